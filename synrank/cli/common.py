@@ -1,0 +1,34 @@
+"""Options and helpers shared by subcommands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from synrank.errors import NotBuiltError
+
+err_console = Console(stderr=True)
+
+# Reusable option declarations (Typer shows the defaults in --help).
+DeviceOpt = Annotated[str, typer.Option("--device", help="Device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.")]
+DtypeOpt = Annotated[
+    str,
+    typer.Option("--dtype", help="Compute dtype: auto (bf16 where the hardware has it, else fp32), fp32, bf16, fp16."),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (Python, NumPy, torch).")]
+ThreadsOpt = Annotated[int, typer.Option("--threads", help="CPU threads for torch; 0 = all cores available.")]
+TrustOpt = Annotated[
+    bool, typer.Option("--trust-remote-code", help="Allow a model repository to run its own Python code (off by default).")
+]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing non-empty output folder.")]
+
+
+def info(message: str) -> None:
+    """One informational line on stderr (stdout is reserved for data)."""
+    err_console.print(message, highlight=False, soft_wrap=True)
+
+
+def not_built(command: str, issue: str) -> None:
+    raise NotBuiltError(f"`synrank {command}` is not built yet ({issue})")

@@ -1,0 +1,17 @@
+"""`synrank generate`: Generate graded synthetic documents (SyCL) or synthetic queries with an LLM."""
+
+from __future__ import annotations
+
+import typer
+
+from synrank.cli.common import not_built
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(
+        "index",
+        help="Generate graded synthetic documents (SyCL) or synthetic queries with an LLM. (Not built yet: see issue 2.)",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )
+    def index_cmd(ctx: typer.Context) -> None:
+        not_built("index", "issue 2")

@@ -1,0 +1,43 @@
+"""Errors users can act on.
+
+Library code raises these; only ``synrank.cli`` turns them into one line on stderr and exit code 2.
+Anything else that escapes is a bug in synrank, not in the user's input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SynrankError(Exception):
+    """A problem with the user's input or environment, described in one line."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None):
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = self.path if self.line is None else f"{self.path}:{self.line}"
+            where += ": "
+        text = " ".join(self.message.split())  # one line, always
+        return f"{where}{text}"
+
+
+class InputError(SynrankError):
+    """Malformed or missing input data (file, line, field)."""
+
+
+class ConfigError(SynrankError):
+    """Options that cannot work together, unknown names, missing optional dependencies."""
+
+
+class NotBuiltError(SynrankError):
+    """A subcommand that exists in the CLI but whose feature is not implemented yet."""
+
+    exit_code = 3

