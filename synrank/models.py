@@ -82,7 +82,9 @@ def resolve_model_name(name: str) -> str:
 def load_sentence_transformer(name: str, *, device: str | None = None, trust_remote_code: bool = False) -> Any:
     """Load a bi-encoder (alias, folder, ``synrank train`` checkpoint or hub id) as a SentenceTransformer."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # per-weight loading bars are noise in pipelines; we show our own progress
     resolved = resolve_model_name(name)
     try:
         return SentenceTransformer(resolved, device=device, trust_remote_code=trust_remote_code)

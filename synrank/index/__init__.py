@@ -1,0 +1,1 @@
+"""Encoding texts with a bi-encoder and building/loading/searching FAISS indexes."""

@@ -1,0 +1,245 @@
+"""FAISS index folders: build from a corpus stream, load, search.
+
+A folder holds ``index.faiss``, ``docids.txt`` (row i of the index is the i-th id) and ``manifest.json``.
+Building is resumable: encoded chunks are kept in a hidden ``.<name>.partial`` sibling folder until the
+index is complete, so an interrupted run re-encodes only the unfinished chunk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synrank.errors import ConfigError, InputError
+from synrank.formats.corpus import Document, doc_text
+from synrank.formats.io import atomic_write
+from synrank.formats.manifest import read_manifest, write_manifest
+
+INDEX_FILE = "index.faiss"
+IDS_FILE = "docids.txt"
+MANIFEST = "manifest.json"
+
+
+def _faiss():
+    import faiss
+
+    return faiss
+
+
+def metric_for(similarity: str) -> int:
+    faiss = _faiss()
+    if similarity in ("cosine", "dot"):
+        return faiss.METRIC_INNER_PRODUCT
+    if similarity == "euclidean":
+        return faiss.METRIC_L2
+    raise ConfigError(f"similarity {similarity!r} is not supported by the FAISS index (cosine, dot, euclidean)")
+
+
+def make_index(factory: str, dim: int, similarity: str):
+    faiss = _faiss()
+    try:
+        return faiss.index_factory(dim, factory, metric_for(similarity))
+    except RuntimeError as exc:
+        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else "invalid"
+        raise ConfigError(f"invalid FAISS factory string {factory!r}: {msg}") from None
+
+
+@dataclass
+class BuildConfig:
+    factory: str = "Flat"
+    use_title: bool = True
+    doc_prefix: str = ""
+    chunk_size: int = 4096  # documents encoded and checkpointed together
+    train_sample: int = 100_000  # vectors used to train IVF/PQ indexes
+    seed: int = 42
+
+
+@dataclass
+class BuildStats:
+    documents: int = 0
+    chunks_reused: int = 0
+    chunks_encoded: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _chunks(docs: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    it = iter(docs)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def partial_dir(out: Path) -> Path:
+    return out.with_name(f".{out.name}.partial")
+
+
+def build_index(
+    encoder: Any,
+    docs: Iterable[Document],
+    out: str | Path,
+    config: BuildConfig,
+    manifest: dict[str, Any],
+    *,
+    on_progress: Callable[[int], None] | None = None,
+    overwrite: bool = False,
+) -> BuildStats:
+    """Encode ``docs`` chunk by chunk into ``out``; safe to interrupt and re-run with the same arguments.
+
+    Encoded chunks are saved as ``.npy`` in the partial folder; the FAISS index is assembled at the end
+    (training IVF/PQ on the first ``train_sample`` vectors), then the folder is renamed into place.
+    """
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise InputError("output folder exists and is not empty (pass --overwrite to replace it)", path=out)
+    work = partial_dir(out)
+    work.mkdir(parents=True, exist_ok=True)
+    stamp = work / "build.json"
+    key = {"model": encoder.info(), "config": config.__dict__}
+    if stamp.exists() and json.loads(stamp.read_text()) != json.loads(json.dumps(key, default=str)):
+        shutil.rmtree(work)  # a previous partial build with other settings: start over
+        work.mkdir(parents=True)
+    with atomic_write(stamp) as fh:
+        json.dump(key, fh, default=str)
+
+    stats = BuildStats()
+    ids_parts: list[Path] = []
+    emb_parts: list[Path] = []
+    for n, chunk in enumerate(_chunks(docs, config.chunk_size)):
+        emb_path, ids_path = work / f"chunk-{n:06d}.npy", work / f"chunk-{n:06d}.ids"
+        ids = [d.doc_id for d in chunk]
+        if emb_path.exists() and ids_path.exists() and ids_path.read_text(encoding="utf-8").split("\n")[:-1] == ids:
+            stats.chunks_reused += 1
+            if on_progress is not None:
+                on_progress(len(chunk))  # reused: count the whole chunk at once
+        else:
+            emb = encoder.encode([doc_text(d, config.use_title) for d in chunk], prefix=config.doc_prefix, on_progress=on_progress)
+            if encoder.similarity == "cosine" and not encoder.normalized:
+                emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+            with atomic_write(emb_path, "wb") as fh:
+                np.save(fh, emb.astype(np.float32))
+            with atomic_write(ids_path) as fh:
+                fh.write("".join(i + "\n" for i in ids))
+            stats.chunks_encoded += 1
+        emb_parts.append(emb_path)
+        ids_parts.append(ids_path)
+        stats.documents += len(chunk)
+
+    index = make_index(config.factory, encoder.dimension, encoder.similarity)
+    if not index.is_trained:
+        sample: list[np.ndarray] = []
+        have = 0
+        for p in emb_parts:
+            if have >= config.train_sample:
+                break
+            arr = np.load(p)[: config.train_sample - have]
+            sample.append(arr)
+            have += len(arr)
+        train = np.concatenate(sample)
+        try:
+            index.train(train)
+        except RuntimeError as exc:
+            last = str(exc).strip().splitlines()[-1]
+            raise ConfigError(f"cannot train FAISS index {config.factory!r} on {len(train)} vectors: {last}") from None
+        stats.extra["trained_on"] = len(train)
+    for p in emb_parts:
+        index.add(np.load(p))
+
+    final = work / "final"
+    if final.exists():
+        shutil.rmtree(final)
+    final.mkdir()
+    _faiss().write_index(index, str(final / INDEX_FILE))
+    with open(final / IDS_FILE, "w", encoding="utf-8") as fh:
+        for p in ids_parts:
+            fh.write(p.read_text(encoding="utf-8"))
+    manifest = {**manifest, "documents": stats.documents, "index": {"factory": config.factory, "ntotal": int(index.ntotal), **stats.extra}}
+    write_manifest(manifest, final / MANIFEST)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(final, out)
+    shutil.rmtree(work, ignore_errors=True)
+    return stats
+
+
+def discard_partial(out: str | Path) -> None:
+    """Remove the partial build of ``out`` (after bad input: nothing half-written is left behind)."""
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(partial_dir(Path(out)))
+
+
+class DenseIndex:
+    """A loaded index folder: FAISS index, doc ids and the manifest describing the model that built it."""
+
+    def __init__(self, index: Any, doc_ids: list[str], manifest: dict[str, Any], path: Path) -> None:
+        self.index = index
+        self.doc_ids = doc_ids
+        self.manifest = manifest
+        self.path = path
+        self._encoder: Any = None
+
+    @classmethod
+    def load(cls, path: str | Path) -> DenseIndex:
+        p = Path(path)
+        if not p.is_dir():
+            raise InputError("index folder not found (build one with `synrank index`)", path=p)
+        for name in (INDEX_FILE, IDS_FILE, MANIFEST):
+            if not (p / name).exists():
+                raise InputError(f"not a synrank index folder: {name} is missing", path=p)
+        manifest = read_manifest(p / MANIFEST)
+        index = _faiss().read_index(str(p / INDEX_FILE))
+        doc_ids = (p / IDS_FILE).read_text(encoding="utf-8").split("\n")[:-1]
+        if len(doc_ids) != index.ntotal:
+            raise InputError(f"{IDS_FILE} has {len(doc_ids)} ids but the index holds {index.ntotal} vectors", path=p)
+        return cls(index, doc_ids, manifest, p)
+
+    @property
+    def model_name(self) -> str:
+        model = self.manifest.get("model") or {}
+        return model.get("name") or model.get("path")
+
+    def set_search_params(self, *, nprobe: int | None = None, ef_search: int | None = None) -> None:
+        faiss = _faiss()
+        params = []
+        if nprobe:
+            params.append(f"nprobe={nprobe}")
+        if ef_search:
+            params.append(f"efSearch={ef_search}")
+        if params:
+            try:
+                faiss.ParameterSpace().set_index_parameters(self.index, ",".join(params))
+            except RuntimeError as exc:
+                raise ConfigError(f"cannot set {', '.join(params)} on this index: {str(exc).strip().splitlines()[-1]}") from None
+
+    def encoder(self, model: str | None = None, config: Any = None) -> Any:
+        """The query encoder: the model recorded in the manifest unless ``model`` overrides it."""
+        from synrank.index.encoder import Encoder, EncoderConfig
+
+        if self._encoder is None or model is not None:
+            self._encoder = Encoder(model or self.model_name, config or EncoderConfig())
+        return self._encoder
+
+    def search_embeddings(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        k = min(k, self.index.ntotal)
+        scores, rows = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        if self.index.metric_type == _faiss().METRIC_L2:
+            scores = -scores  # higher is better everywhere in synrank
+        results = []
+        for srow, irow in zip(scores, rows):
+            results.append([(self.doc_ids[i], float(s)) for s, i in zip(srow, irow) if i >= 0])
+        return results
+
+    def search(self, query_texts: Sequence[str], k: int, *, query_prefix: str = "", encoder: Any = None) -> list[list[tuple[str, float]]]:
+        """Encode queries with the index's model (or ``encoder``) and return the top ``k`` (doc_id, score) each."""
+        enc = encoder or self.encoder()
+        emb = enc.encode(list(query_texts), prefix=query_prefix)
+        if enc.similarity == "cosine" and not enc.normalized:
+            emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        return self.search_embeddings(emb, k)
