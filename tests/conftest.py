@@ -75,7 +75,8 @@ def tiny_bi_encoder(tmp_path_factory, minilm_path) -> Path:
     BertModel(cfg).save_pretrained(hf_dir)
     tok.save_pretrained(hf_dir)
     word = models.Transformer(str(hf_dir), max_seq_length=128)
-    pool = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="mean")
+    dim = getattr(word, "get_embedding_dimension", None) or word.get_word_embedding_dimension
+    pool = models.Pooling(dim(), pooling_mode="mean")
     model = SentenceTransformer(modules=[word, pool, models.Normalize()], device="cpu")
     st_dir = out / "st"
     model.save(str(st_dir))
