@@ -1,0 +1,60 @@
+"""Real inputs for the compare tests: BM25 variants (bm25s) on the SciFact test queries, as TREC runs and as
+`synrank eval`-style results JSON files. No test lives here; the other test_compare_* files import it."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+SYSTEMS = {
+    # name: (bm25s method, k1, b, stem, use title)
+    "bm25": ("lucene", 1.2, 0.75, True, True),
+    "bm25-nostem": ("lucene", 1.2, 0.75, False, True),
+    "bm25-notitle": ("lucene", 1.2, 0.75, True, False),
+}
+METRICS = ["nDCG@10", "R@100", "RR@10", "AP"]
+
+
+@functools.lru_cache(maxsize=1)
+def scifact_runs(root: str, depth: int = 100) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, dict[str, int]]]:
+    """``({system: run}, qrels)`` for the 300 SciFact test queries."""
+    import bm25s
+    import Stemmer
+
+    from synrank.formats import read_corpus, read_qrels, read_queries
+
+    docs = read_corpus(Path(root) / "corpus.jsonl")
+    qrels = read_qrels(Path(root) / "qrels" / "test.tsv")
+    queries = read_queries(Path(root) / "queries.jsonl")
+    qids = [q for q in qrels if q in queries]
+    ids = list(docs)
+    runs = {}
+    for name, (method, k1, b, stem, title) in SYSTEMS.items():
+        stemmer = Stemmer.Stemmer("english") if stem else None
+        texts = [(docs[d].title + " " + docs[d].text) if title else docs[d].text for d in ids]
+        retriever = bm25s.BM25(method=method, k1=k1, b=b)
+        retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
+        q_tokens = bm25s.tokenize([queries[q] for q in qids], stopwords="en", stemmer=stemmer, show_progress=False)
+        res, scores = retriever.retrieve(q_tokens, k=depth, show_progress=False, n_threads=1)
+        runs[name] = {q: {ids[int(i)]: float(s) for i, s in zip(res[r], scores[r])} for r, q in enumerate(qids)}
+    return runs, qrels
+
+
+def write_inputs(root: str, out: Path) -> dict[str, dict[str, Path]]:
+    """Write every system as ``<name>.trec`` and ``<name>.json``; returns ``{"trec": {...}, "json": {...}, "qrels": path}``."""
+    from synrank.evaluate.metrics import evaluate_run
+    from synrank.formats import write_qrels, write_trec_run
+
+    runs, qrels = scifact_runs(root)
+    paths: dict = {"trec": {}, "json": {}}
+    for name, run in runs.items():
+        write_trec_run(run, out / f"{name}.trec", tag=name)
+        aggregate, per_query = evaluate_run(run, qrels, METRICS)
+        rec = {"aggregate": aggregate, "num_queries": len(per_query), "dataset": "scifact/test", "per_query": per_query, "manifest": {"kind": "eval"}}
+        (out / f"{name}.json").write_text(json.dumps(rec, indent=1))
+        paths["trec"][name] = out / f"{name}.trec"
+        paths["json"][name] = out / f"{name}.json"
+    write_qrels(qrels, out / "qrels.trec")
+    paths["qrels"] = out / "qrels.trec"
+    return paths
