@@ -1,0 +1,106 @@
+"""The generation loop shared by both tasks: shard, skip what is done, chunk, generate, write.
+
+Inputs are taken in chunks of about ``chunk_prompts`` prompts; each chunk goes to the backend at once
+(it batches them), then its records are appended to the output one by one and flushed, so a killed
+run loses at most the chunk in flight and a re-run skips everything already written (or rejected).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from synrank.formats.corpus import Document
+from synrank.generate.docs_task import DocsTask
+from synrank.generate.engine import Slot, SlotEngine, SlotResult
+from synrank.generate.queries_task import QueriesTask
+from synrank.generate.shard import in_shard
+
+
+class RecordSink(Protocol):
+    def write(self, record: Any) -> None: ...
+
+
+@dataclass
+class Unit:
+    key: str
+    slots: list[Slot]
+    payload: Any  # query text (docs task) or Document (queries task)
+
+
+def reject_record(task: str, res: SlotResult) -> dict[str, Any]:
+    return {
+        "task": task,
+        "unit": res.slot.unit,
+        "slot": res.slot.slot_id,
+        **res.slot.info,
+        "reasons": res.reasons,
+        "attempts": res.attempts,
+        "raw": res.raw,
+    }
+
+
+def docs_units(queries: Iterable[tuple[str, str]], task: DocsTask, shard: tuple[int, int], done: set[str]) -> Iterator[Unit]:
+    for qid, text in queries:
+        if in_shard(qid, shard) and qid not in done:
+            yield Unit(qid, task.slots(qid, text), text)
+
+
+def queries_units(docs: Iterable[Document], task: QueriesTask, shard: tuple[int, int], done: set[str]) -> Iterator[Unit]:
+    """Resume is per query: a document half-done before a kill gets only its missing queries."""
+    for doc in docs:
+        if not in_shard(doc.doc_id, shard):
+            continue
+        slots = [s for s in task.slots(doc) if s.slot_id not in done]
+        if slots:
+            yield Unit(doc.doc_id, slots, doc)
+
+
+def _chunks(units: Iterable[Unit], chunk_prompts: int) -> Iterator[list[Unit]]:
+    chunk: list[Unit] = []
+    n = 0
+    for unit in units:
+        chunk.append(unit)
+        n += len(unit.slots)
+        if n >= chunk_prompts:
+            yield chunk
+            chunk, n = [], 0
+    if chunk:
+        yield chunk
+
+
+def run_units(
+    task: DocsTask | QueriesTask,
+    units: Iterable[Unit],
+    engine: SlotEngine,
+    out: RecordSink,
+    rejects: RecordSink | None,
+    *,
+    meta: dict[str, Any],
+    chunk_prompts: int = 64,
+    on_unit: Callable[[Unit], None] | None = None,
+) -> None:
+    """Generate every unit and write its records (and rejects) as each chunk finishes."""
+    for chunk in _chunks(units, max(1, chunk_prompts)):
+        results = engine.run([s for u in chunk for s in u.slots])
+        by_unit: dict[str, list[SlotResult]] = {}
+        for res in results:
+            by_unit.setdefault(res.slot.unit, []).append(res)
+        for unit in chunk:
+            unit_results = by_unit.get(unit.key, [])
+            # Output first, rejects after: a kill in between loses only diagnostics, never data.
+            if isinstance(task, DocsTask):
+                record = task.record(unit.key, unit.payload, unit_results, meta)
+                if record is not None:
+                    out.write(record)
+            else:
+                for record in task.records(unit_results):
+                    out.write(record)
+            if rejects is not None:
+                for res in unit_results:
+                    if res.text is None:
+                        rejects.write(reject_record(task.name, res))
+            engine.forget(unit.key)
+            if on_unit is not None:
+                on_unit(unit)

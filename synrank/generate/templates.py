@@ -1,0 +1,155 @@
+"""Prompt templates: packaged text files (``synrank/generate/templates/``) or the user's own.
+
+A template file is plain text::
+
+    # description: one line shown by --list-templates
+    # task: docs | queries
+    # type: question            (queries templates: the query type they produce)
+    # output: json:passage      (parse a JSON object and take this key) | text (take the answer as is)
+    ### system
+    ...
+    ### user
+    ... {{query}} ...
+    ### assistant
+    {"passage": "
+
+Placeholders are ``{{name}}`` (so JSON braces need no escaping); unknown names are an error naming
+the file and line. The ``### assistant`` section is a response prefix the model continues, which keeps
+even tiny models inside the asked structure (backends that cannot prefill drop it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from synrank.errors import InputError
+from synrank.llm.base import ChatRequest
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+SECTIONS = ("system", "user", "assistant")
+PLACEHOLDERS = {
+    "docs": ("query", "level", "level_definition", "scale", "max_level", "index"),
+    "queries": ("passage", "title", "type", "examples"),
+}
+_HEADER = re.compile(r"^#\s*([a-z_]+)\s*:\s*(.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    task: str
+    description: str
+    output: str  # "text" or "json:KEY"
+    system: str
+    user: str
+    prefix: str
+    source: str  # file path or "packaged:NAME"
+    query_type: str | None = None
+
+    @property
+    def json_key(self) -> str | None:
+        return self.output.split(":", 1)[1] if self.output.startswith("json:") else None
+
+    def render(self, values: dict[str, str], seed: int = 0) -> ChatRequest:
+        def fill(text: str) -> str:
+            return PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), "")), text)
+
+        messages = []
+        if self.system.strip():
+            messages.append({"role": "system", "content": fill(self.system).strip()})
+        messages.append({"role": "user", "content": fill(self.user).strip()})
+        return ChatRequest(messages=tuple(messages), prefix=fill(self.prefix), seed=seed)
+
+
+def parse_template(text: str, *, source: str, name: str, expected_task: str | None = None) -> Template:
+    headers: dict[str, str] = {}
+    sections: dict[str, list[str]] = {}
+    current: str | None = None
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("### "):
+            section = stripped[4:].strip().lower()
+            if section not in SECTIONS:
+                raise InputError(f"unknown template section {section!r} (use {', '.join(SECTIONS)})", path=source, line=lineno)
+            if section in sections:
+                raise InputError(f"template section {section!r} appears twice", path=source, line=lineno)
+            current = section
+            sections[current] = []
+            continue
+        if current is None:
+            m = _HEADER.match(stripped)
+            if m:
+                headers[m.group(1)] = m.group(2)
+            elif stripped and not stripped.startswith("#"):
+                raise InputError("text before the first '### system' or '### user' section", path=source, line=lineno)
+            continue
+        sections[current].append(line)
+    if "user" not in sections:
+        raise InputError("template has no '### user' section", path=source)
+    task = headers.get("task", expected_task or "")
+    if task not in PLACEHOLDERS:
+        raise InputError(f"template task must be 'docs' or 'queries' (header '# task: ...'), got {task!r}", path=source)
+    if expected_task and task != expected_task:
+        raise InputError(f"this is a {task!r} template but the task is {expected_task!r}", path=source)
+    output = headers.get("output", "text")
+    if output != "text" and not re.fullmatch(r"json:[A-Za-z_][A-Za-z0-9_]*", output):
+        raise InputError(f"template output must be 'text' or 'json:KEY', got {output!r}", path=source)
+    # Unknown placeholders: report the first, with its line number in the file.
+    allowed = set(PLACEHOLDERS[task])
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if line.strip().startswith("#") and not line.strip().startswith("###"):
+            continue
+        for m in PLACEHOLDER.finditer(line):
+            if m.group(1) not in allowed:
+                raise InputError(
+                    f"unknown placeholder {{{{{m.group(1)}}}}} in a {task} template (known: {', '.join(sorted(allowed))})",
+                    path=source,
+                    line=lineno,
+                )
+    prefix = "\n".join(sections.get("assistant", [])).strip("\n")
+    return Template(
+        name=name,
+        task=task,
+        description=headers.get("description", ""),
+        output=output,
+        system="\n".join(sections.get("system", [])).strip("\n"),
+        user="\n".join(sections["user"]).strip("\n"),
+        prefix=prefix,
+        source=source,
+        query_type=headers.get("type") or None,
+    )
+
+
+def _packaged_dir():
+    return resources.files("synrank.generate") / "templates"
+
+
+def packaged_names() -> list[str]:
+    return sorted(p.name[:-4] for p in _packaged_dir().iterdir() if p.name.endswith(".txt"))
+
+
+def load_packaged(name: str) -> Template:
+    path = _packaged_dir() / f"{name}.txt"
+    if not path.is_file():
+        raise InputError(f"no packaged template named {name!r} (see synrank generate --list-templates)")
+    return parse_template(path.read_text(encoding="utf-8"), source=f"packaged:{name}", name=name)
+
+
+def load_template_file(path: str | Path, *, expected_task: str | None = None) -> Template:
+    p = Path(path)
+    if not p.exists():
+        raise InputError("template file not found", path=p)
+    if p.is_dir():
+        raise InputError("is a directory, expected a template file", path=p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError("template is not valid UTF-8 text", path=p) from None
+    return parse_template(text, source=str(p), name=p.stem, expected_task=expected_task)
+
+
+def list_templates() -> list[Template]:
+    return [load_packaged(n) for n in packaged_names()]

@@ -1,0 +1,69 @@
+"""The one interface every text-generation backend implements.
+
+A request is a chat (system/user messages) plus an optional *response prefix*: text the assistant turn
+starts with (e.g. ``{"passage": "``). Backends that control the prompt string (transformers, vLLM)
+append it after the chat template so even tiny models answer in the asked structure; the completion
+they return never includes the prefix. HTTP backends cannot prefill portably and send the chat only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One prompt: chat messages (``{"role", "content"}``), a response prefix and a per-request seed."""
+
+    messages: tuple[dict[str, str], ...]
+    prefix: str = ""
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Sampling options shared by all requests of one call. ``temperature == 0`` means greedy decoding."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_new_tokens: int = 256
+    seed: int = 42
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_new_tokens": self.max_new_tokens,
+            "seed": self.seed,
+        }
+
+
+@dataclass
+class Completion:
+    """What the model wrote after the prompt (and after the prefix, which is not repeated here)."""
+
+    text: str
+    completion_tokens: int = 0
+    prompt_tokens: int = 0
+    finish_reason: str = "stop"  # "stop" | "length"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    """A loaded model that turns chat requests into completions, one per request, in order."""
+
+    name: str
+    supports_prefix: bool
+
+    def generate(self, requests: Sequence[ChatRequest], sampling: SamplingConfig) -> list[Completion]: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...

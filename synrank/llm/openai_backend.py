@@ -1,0 +1,160 @@
+"""OpenAI-compatible HTTP backend: ``POST {base_url}/chat/completions`` on any server that speaks it
+(vllm serve, llama.cpp server, transformers serve, hosted APIs).
+
+- The API key is read from the environment variable named by ``api_key_env`` and sent only in the
+  ``Authorization`` header: it is never stored in :meth:`info`, manifests, logs or error messages.
+- Requests run ``concurrency`` at a time; 429 and 5xx answers, time-outs and refused connections are
+  retried with exponential back-off (honouring ``Retry-After``) up to ``max_attempts``, then the run
+  stops with one line naming the server and the last problem.
+- Response prefixes are not sent (prefilling an assistant turn is not portable across servers): the
+  prompt asks for the structure and the parser finds it in the answer.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from synrank.errors import ConfigError
+from synrank.llm.base import ChatRequest, Completion, SamplingConfig
+
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class OpenAIBackend:
+    """Client for an OpenAI-compatible chat-completions endpoint."""
+
+    name = "openai"
+    supports_prefix = False
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 8,
+        max_attempts: int = 5,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        timeout: float = 300.0,
+        send_seed: bool = True,
+    ) -> None:
+        import httpx
+
+        if concurrency < 1 or max_attempts < 1:
+            raise ConfigError("--concurrency and --http-retries must be at least 1")
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"--base-url must start with http:// or https:// (got {base_url!r})")
+        self.model_name = model
+        self.base_url = base_url.rstrip("/")
+        self.api_key_env = api_key_env
+        self.concurrency = concurrency
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.send_seed = send_seed
+        self._key = os.environ.get(api_key_env, "") if api_key_env else ""
+        headers = {"Content-Type": "application/json"}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        self._client = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        )
+        self.retries = 0  # back-off retries done, for the manifest
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "model": self.model_name,
+            "base_url": self.base_url,
+            "api_key_env": self.api_key_env,  # the variable's name, never its value
+            "api_key_set": bool(self._key),
+            "concurrency": self.concurrency,
+            "max_attempts": self.max_attempts,
+        }
+
+    def _scrub(self, text: str) -> str:
+        """One line, without the key (a server could echo a header back in an error)."""
+        text = " ".join(str(text).split())
+        if self._key:
+            text = text.replace(self._key, "***")
+        return text[:300]
+
+    def _payload(self, request: ChatRequest, sampling: SamplingConfig) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": [dict(m) for m in request.messages],
+            "max_tokens": sampling.max_new_tokens,
+            "temperature": max(0.0, sampling.temperature),
+            "n": 1,
+            "stream": False,
+        }
+        if not sampling.greedy:
+            body["top_p"] = sampling.top_p
+        if self.send_seed:
+            body["seed"] = request.seed
+        return body
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        import httpx
+
+        url = f"{self.base_url}/chat/completions"
+        problem = ""
+        for attempt in range(self.max_attempts):
+            wait = min(self.backoff_max, self.backoff_base * (2**attempt)) * (0.5 + random.random() / 2)
+            try:
+                resp = self._client.post(url, json=body)
+            except (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                problem = f"{type(exc).__name__}: {self._scrub(str(exc)) or 'no answer'}"
+            else:
+                if resp.status_code == 200:
+                    try:
+                        return resp.json()
+                    except ValueError:
+                        raise ConfigError(f"{url}: server answered 200 with a body that is not JSON") from None
+                problem = f"HTTP {resp.status_code}: {self._scrub(resp.text)}"
+                if resp.status_code not in RETRY_STATUS:
+                    raise ConfigError(f"{url}: {problem}")
+                retry_after = resp.headers.get("retry-after")
+                if retry_after:
+                    try:
+                        wait = min(self.backoff_max, max(wait, float(retry_after)))
+                    except ValueError:
+                        pass
+            if attempt + 1 < self.max_attempts:
+                self.retries += 1
+                time.sleep(wait)
+        raise ConfigError(f"{url}: server unreachable or failing after {self.max_attempts} attempts ({problem})")
+
+    def _one(self, request: ChatRequest, sampling: SamplingConfig) -> Completion:
+        data = self._post(self._payload(request, sampling))
+        try:
+            choice = data["choices"][0]
+            text = choice["message"].get("content") or ""
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise ConfigError(f"{self.base_url}/chat/completions: answer has no choices[0].message.content") from None
+        usage = data.get("usage") or {}
+        return Completion(
+            text=text,
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+        )
+
+    def generate(self, requests: Sequence[ChatRequest], sampling: SamplingConfig) -> list[Completion]:
+        if not requests:
+            return []
+        if self.concurrency == 1 or len(requests) == 1:
+            return [self._one(r, sampling) for r in requests]
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool:
+            return list(pool.map(lambda r: self._one(r, sampling), requests))
+
+    def close(self) -> None:
+        self._client.close()
