@@ -1,0 +1,53 @@
+"""Teachers behind one interface (:class:`Teacher`), chosen with ``--teacher KIND:MODEL``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from synrank.errors import ConfigError
+from synrank.score.teachers.base import Teacher, TeacherConfig
+
+KINDS = ("cross-encoder", "bi-encoder", "bm25", "llm")
+
+
+def parse_teacher_spec(spec: str) -> tuple[str, str]:
+    """``KIND:MODEL`` -> (kind, model); ``bm25`` needs no model. Model may itself contain ':' (paths, ids)."""
+    kind, _, model = spec.partition(":")
+    kind = kind.strip().lower()
+    if kind not in KINDS:
+        raise ConfigError(f"unknown teacher kind {kind!r} in {spec!r} (use {', '.join(KINDS)}: e.g. cross-encoder:PATH)")
+    if kind != "bm25" and not model.strip():
+        raise ConfigError(f"teacher {kind!r} needs a model: --teacher {kind}:MODEL")
+    return kind, model.strip()
+
+
+def make_teacher(
+    spec: str,
+    config: TeacherConfig | None = None,
+    *,
+    corpus: str | Path | None = None,
+    llm_levels: int = 4,
+    query_prefix: str = "",
+    doc_prefix: str = "",
+    log: Any = None,
+) -> Teacher:
+    kind, model = parse_teacher_spec(spec)
+    if kind == "cross-encoder":
+        from synrank.score.teachers.cross_encoder import CrossEncoderTeacher
+
+        return CrossEncoderTeacher(model, config)
+    if kind == "bi-encoder":
+        from synrank.score.teachers.bi_encoder import BiEncoderTeacher
+
+        return BiEncoderTeacher(model, config, query_prefix=query_prefix, doc_prefix=doc_prefix)
+    if kind == "bm25":
+        from synrank.score.teachers.bm25 import BM25Teacher
+
+        return BM25Teacher(model, corpus=corpus, log=log)
+    from synrank.score.teachers.llm import LLMJudgeTeacher
+
+    return LLMJudgeTeacher(model, config, levels=llm_levels)
+
+
+__all__ = ["KINDS", "Teacher", "TeacherConfig", "make_teacher", "parse_teacher_spec"]

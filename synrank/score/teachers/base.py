@@ -1,0 +1,45 @@
+"""The one interface every teacher implements: scores for (query, passage) pairs, higher = more relevant."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class TeacherConfig:
+    """Runtime settings shared by the model-based teachers."""
+
+    device: str = "auto"
+    dtype: str = "auto"
+    max_tokens: int = 16384  # token budget per batch: batch size x longest pair
+    max_batch_size: int = 128
+    max_length: int | None = None  # truncate pairs to this many tokens; None = the model's limit
+    trust_remote_code: bool = False
+
+
+class Teacher(ABC):
+    """Scores (query, passage) pairs. ``kind:model`` is how users select it (``--teacher KIND:MODEL``)."""
+
+    kind: str = ""
+
+    def __init__(self, model: str) -> None:
+        self.model_name = model
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}:{self.model_name}" if self.model_name else self.kind
+
+    def prepare(self, queries: Sequence[str], doc_ids: Sequence[str], texts: Sequence[str]) -> None:  # noqa: B027
+        """See every query and passage once before scoring (e.g. to build corpus statistics). Optional."""
+
+    @abstractmethod
+    def score(self, queries: Sequence[str], texts: Sequence[str], doc_ids: Sequence[str]) -> np.ndarray:
+        """One float per pair ``(queries[i], texts[i])``; ``doc_ids[i]`` names the passage."""
+
+    def info(self) -> dict[str, Any]:
+        return {"kind": self.kind, "model": self.model_name}

@@ -1,0 +1,176 @@
+"""LLM judge teacher: pointwise graded relevance as the *expected level* under the model's probabilities.
+
+For each (query, passage) the model is prompted with the graded scale (TREC DL's 4 levels by default)
+and asked for one digit. Instead of sampling an answer, we read the next-token distribution once and
+renormalise it over the level labels ``"0" .. "L-1"``: ``score = sum_l l * p(l)``, a continuous
+relevance in ``[0, L-1]`` that keeps the model's uncertainty (as in fine-grained LLM relevance
+labelling, e.g. Zhuang et al. 2024, "Beyond Yes and No").
+
+The probabilities come from a :class:`LevelScorer`. :class:`TransformersLevelScorer` runs a causal LM
+with transformers directly (a local folder, a hub id, a ``.gguf`` file or the bundled ``smollm2``).
+Any backend that returns log-probabilities of the next token for a prompt can implement
+``LevelScorer`` (e.g. a vLLM or OpenAI-compatible backend with ``logprobs``) without touching the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from synrank.errors import ConfigError
+from synrank.runtime.batching import run_with_oom_backoff, token_budget_batches
+from synrank.runtime.device import dtype_name, resolve_device, resolve_dtype
+from synrank.score.teachers.base import Teacher, TeacherConfig
+
+SYSTEM = "You are a search quality rater. You judge how relevant a passage is to a search query."
+
+TREC_DL_LEVELS = {
+    3: "perfectly relevant: the passage is dedicated to the query and contains the exact answer",
+    2: "highly relevant: the passage answers the query, but less directly or among other content",
+    1: "related: the passage is on the topic of the query but does not answer it",
+    0: "irrelevant: the passage has nothing to do with the query",
+}
+
+
+def level_definitions(levels: int) -> dict[int, str]:
+    """Definitions of levels ``levels-1 .. 0`` (TREC DL wording for 4; a graded ladder otherwise)."""
+    if not 2 <= levels <= 10:
+        raise ConfigError("--llm-levels must be between 2 and 10 (labels are single digits)")
+    if levels == 4:
+        return dict(TREC_DL_LEVELS)
+    top = levels - 1
+    defs = {top: "perfectly relevant: the passage answers the query exactly", 0: "irrelevant: the passage has nothing to do with the query"}
+    for lvl in range(1, top):
+        defs[lvl] = f"partially relevant (level {lvl} of {top}: higher means closer to answering the query)"
+    return dict(sorted(defs.items(), reverse=True))
+
+
+def judge_messages(query: str, passage: str, levels: int) -> list[dict[str, str]]:
+    scale = "\n".join(f"{lvl} = {text}" for lvl, text in level_definitions(levels).items())
+    user = (
+        f"Rate how relevant the passage is to the query on this scale:\n{scale}\n\n"
+        f"Query: {query}\nPassage: {passage}\n\n"
+        f"Answer with a single digit from 0 to {levels - 1} and nothing else."
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+class LevelScorer(Protocol):
+    """Next-token probabilities over level labels for chat prompts; rows sum to 1."""
+
+    def level_probabilities(self, prompts: Sequence[list[dict[str, str]]], labels: Sequence[str]) -> np.ndarray: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+
+def _model_location(name: str) -> tuple[str, str | None]:
+    """(folder or hub id, gguf file name or None) for an alias, a .gguf file, a folder or a hub id."""
+    from synrank.models import ALIASES, alias_path, resolve_model_name
+
+    if name in ALIASES:
+        if ALIASES[name].kind != "llm":
+            raise ConfigError(f"{name!r} is a {ALIASES[name].kind}, not an LLM")
+        p = alias_path(name)
+        return str(p.parent), p.name
+    p = Path(name).expanduser()
+    if p.suffix == ".gguf":
+        if not p.exists():
+            raise ConfigError(f"GGUF file {name!r} does not exist")
+        return str(p.resolve().parent), p.name
+    return resolve_model_name(name), None
+
+
+class TransformersLevelScorer:
+    """A causal LM run with transformers: one forward pass per prompt batch, left-padded, token budgeted."""
+
+    def __init__(self, model: str, config: TeacherConfig | None = None, *, passage_tokens: int = 384) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.model_name = model
+        self.config = config or TeacherConfig()
+        self.device = resolve_device(self.config.device)
+        self.dtype = resolve_dtype(self.config.dtype, self.device)
+        self.passage_tokens = passage_tokens
+        where, gguf = _model_location(model)
+        kwargs: dict[str, Any] = {"trust_remote_code": self.config.trust_remote_code}
+        if gguf:
+            kwargs["gguf_file"] = gguf
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
+            self.model = AutoModelForCausalLM.from_pretrained(where, dtype=self.dtype, **kwargs)
+        except OSError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"cannot load LLM {model!r}: {first}") from None
+        self.model.to(self.device).eval()
+        self.tokenizer.padding_side = "left"  # the last position is then every prompt's next token
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._torch = torch
+
+    def label_ids(self, labels: Sequence[str]) -> list[int]:
+        ids = []
+        for label in labels:
+            toks = self.tokenizer.encode(label, add_special_tokens=False)
+            if len(toks) != 1:
+                raise ConfigError(f"the LLM's tokenizer splits the level label {label!r} into {len(toks)} tokens; a judge needs one")
+            ids.append(toks[0])
+        return ids
+
+    def truncate(self, passage: str) -> str:
+        ids = self.tokenizer.encode(passage, add_special_tokens=False)
+        return passage if len(ids) <= self.passage_tokens else self.tokenizer.decode(ids[: self.passage_tokens])
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return "\n\n".join(m["content"] for m in messages) + "\n\nRelevance:"
+
+    def _forward(self, texts: Sequence[str], label_ids: list[int]) -> list[np.ndarray]:
+        torch = self._torch
+        enc = self.tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        with torch.inference_mode():
+            logits = self.model(**enc).logits[:, -1, :].float()
+        probs = torch.softmax(logits[:, label_ids], dim=-1)
+        return list(probs.cpu().numpy())
+
+    def level_probabilities(self, prompts: Sequence[list[dict[str, str]]], labels: Sequence[str]) -> np.ndarray:
+        ids = self.label_ids(labels)
+        texts = [self.render(p) for p in prompts]
+        lengths = [len(x) for x in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        out = np.zeros((len(texts), len(labels)), dtype=np.float64)
+        for batch in token_budget_batches(lengths, self.config.max_tokens, self.config.max_batch_size):
+            rows = run_with_oom_backoff(lambda items: self._forward(items, ids), [texts[i] for i in batch])
+            for i, row in zip(batch, rows):
+                out[i] = row
+        return out
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": "transformers", "dtype": dtype_name(self.dtype), "device": str(self.device), "passage_tokens": self.passage_tokens}
+
+
+class LLMJudgeTeacher(Teacher):
+    kind = "llm"
+
+    def __init__(self, model: str, config: TeacherConfig | None = None, *, levels: int = 4, scorer: LevelScorer | None = None) -> None:
+        super().__init__(model)
+        level_definitions(levels)  # validate early
+        self.levels = levels
+        self.scorer: Any = scorer or TransformersLevelScorer(model, config)
+
+    def score(self, queries: Sequence[str], texts: Sequence[str], doc_ids: Sequence[str]) -> np.ndarray:
+        if not queries:
+            return np.zeros(0, dtype=np.float32)
+        trunc = getattr(self.scorer, "truncate", lambda t: t)
+        prompts = [judge_messages(q, trunc(t), self.levels) for q, t in zip(queries, texts)]
+        probs = self.scorer.level_probabilities(prompts, [str(i) for i in range(self.levels)])
+        return (probs @ np.arange(self.levels, dtype=np.float64)).astype(np.float32)
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "levels": self.levels, "score": "expected level sum_l l * p(l)", **self.scorer.info()}
