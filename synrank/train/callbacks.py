@@ -1,0 +1,102 @@
+"""Trainer callbacks: the training log (JSONL, record by record), Rich progress on stderr, and the
+checkpoint-complete marker that makes resuming after ``kill -9`` safe."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from synrank.formats.io import AppendJsonlWriter
+from synrank.runtime.progress import make_progress
+
+COMPLETE_MARKER = "synrank-checkpoint-complete"
+
+
+class JsonlLogCallback(TrainerCallback):
+    """Appends ``{step, epoch, loss, lr, grad_norm, steps_per_s, examples_per_s}`` per logging step (main process)."""
+
+    def __init__(self, path: Path, examples_per_step: int) -> None:
+        self.path = path
+        self.examples_per_step = examples_per_step
+        self.writer: AppendJsonlWriter | None = None
+        self._t = time.perf_counter()
+        self._step = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._t = time.perf_counter()
+        self._step = state.global_step
+
+    def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        if self.writer is None:
+            self.writer = AppendJsonlWriter(self.path)
+        rec: dict[str, Any] = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
+        if "loss" in logs:
+            now = time.perf_counter()
+            steps = state.global_step - self._step
+            rate = steps / (now - self._t) if now > self._t and steps > 0 else None
+            self._t, self._step = now, state.global_step
+            rec.update(
+                loss=logs["loss"],
+                lr=logs.get("learning_rate"),
+                grad_norm=logs.get("grad_norm"),
+                steps_per_s=None if rate is None else round(rate, 4),
+                examples_per_s=None if rate is None else round(rate * self.examples_per_step, 2),
+            )
+        elif "eval_loss" in logs:
+            rec["eval_loss"] = logs["eval_loss"]
+        elif "train_runtime" in logs:
+            rec.update({k: logs[k] for k in ("train_runtime", "train_loss", "train_steps_per_second") if k in logs})
+        else:
+            return
+        self.writer.write(rec)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+class RichProgressCallback(TrainerCallback):
+    """A Rich progress bar on stderr (steps, rate, ETA) replacing the trainer's tqdm bars."""
+
+    def __init__(self) -> None:
+        self.progress = None
+        self.task = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.progress = make_progress("steps")
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.update(self.task, completed=state.global_step)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+class CheckpointMarkerCallback(TrainerCallback):
+    """Marks a checkpoint folder complete once every process has written its part.
+
+    The trainer writes checkpoint files in place; a run killed mid-save leaves a partial folder. Resuming
+    only ever picks a folder holding this marker, so a partial checkpoint is never loaded.
+    """
+
+    def on_save(self, args, state, control, **kwargs):
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                (folder / COMPLETE_MARKER).write_text(f"{state.global_step}\n")

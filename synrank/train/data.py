@@ -1,0 +1,215 @@
+"""Training lists: one query with a list of passages and one target per passage.
+
+Three sources, one record type (:class:`TrainList`):
+
+- ``synrank generate --task docs`` JSONL: ``{"query_id", "query", "documents": [{"doc_id", "level", "text"}]}``;
+  targets are the graded relevance levels (SyCL).
+- ``synrank score`` training lists JSONL: ``{"query_id", "query", "candidates": [{"doc_id", "text", "score",
+  "label"?}]}``; targets are the teacher scores (or the labels with ``target="labels"``).
+- real data (queries + qrels + corpus, negatives from a ``search`` run): see :mod:`synrank.train.real`.
+
+Each step sees ``group_size`` passages per query, chosen by :func:`select_group`. Every problem in the
+input is reported as one :class:`~synrank.errors.InputError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synrank.errors import ConfigError, InputError
+from synrank.formats.io import display_name, iter_jsonl
+
+SELECTIONS = ("random", "top", "stratified")
+TARGETS = ("auto", "levels", "teacher")
+
+
+@dataclass
+class TrainList:
+    query_id: str
+    query: str
+    doc_ids: list[str]
+    texts: list[str]
+    targets: list[float]
+    kind: str  # "levels" (graded labels) or "teacher" (teacher scores)
+    path: str = ""
+    line: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def where(self) -> dict[str, Any]:
+        return {"path": self.path or None, "line": self.line}
+
+
+def _number(value: Any, what: str, *, path: str, line: int) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{what} must be a number, got {value!r}", path=path, line=line)
+    f = float(value)
+    if not math.isfinite(f):
+        raise InputError(f"{what} is {value!r}; scores and levels must be finite numbers", path=path, line=line)
+    return f
+
+
+def parse_list_record(obj: dict[str, Any], *, path: str, line: int, target: str = "auto") -> TrainList:
+    """Turn one ``generate``/``score`` record into a :class:`TrainList` (validating every field)."""
+    qid = obj.get("query_id")
+    query = obj.get("query")
+    if qid is None or str(qid) == "":
+        raise InputError("missing query_id", path=path, line=line)
+    qid = str(qid)
+    if not isinstance(query, str) or not query.strip():
+        raise InputError(f"query {qid!r} has no query text", path=path, line=line)
+    if "documents" in obj:
+        items, key, kind = obj["documents"], "level", "levels"
+    elif "candidates" in obj:
+        items, kind = obj["candidates"], "teacher"
+        key = "label" if target == "levels" else "score"
+        if target == "levels":
+            kind = "levels"
+    else:
+        raise InputError(
+            f"query {qid!r}: expected a 'documents' list (generate --task docs) or a 'candidates' list (score)",
+            path=path,
+            line=line,
+        )
+    if target == "teacher" and kind == "levels":
+        raise InputError(f"query {qid!r}: --target teacher needs teacher scores ('candidates' with 'score')", path=path, line=line)
+    if not isinstance(items, list):
+        raise InputError(f"query {qid!r}: passages must be a JSON list", path=path, line=line)
+    if not items:
+        raise InputError(f"query {qid!r} has an empty list of passages", path=path, line=line)
+    doc_ids, texts, targets = [], [], []
+    for j, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise InputError(f"query {qid!r}: passage {j} is not a JSON object", path=path, line=line)
+        text = item.get("text")
+        if not isinstance(text, str) or not text.strip():
+            hint = " (a `search` run has no texts: use --dataset DIR --negatives RUN)" if "rank" in item else ""
+            raise InputError(f"query {qid!r}: passage {j} has no text{hint}", path=path, line=line)
+        if key not in item or item[key] is None:
+            raise InputError(f"query {qid!r}: passage {j} has no {key!r}", path=path, line=line)
+        targets.append(_number(item[key], f"query {qid!r}: passage {j} {key}", path=path, line=line))
+        texts.append(text.strip())
+        doc_ids.append(str(item.get("doc_id", j)))
+    meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
+    return TrainList(qid, query.strip(), doc_ids, texts, targets, kind, path, line, meta)
+
+
+def read_train_lists(paths: list[str | Path], *, target: str = "auto") -> list[TrainList]:
+    """Read every record of the given JSONL files (``-`` = stdin)."""
+    if target not in TARGETS:
+        raise ConfigError(f"unknown --target {target!r} (use one of {', '.join(TARGETS)})")
+    lists: list[TrainList] = []
+    for path in paths:
+        name = display_name(path)
+        n = 0
+        for line, obj in iter_jsonl(path):
+            lists.append(parse_list_record(obj, path=name, line=line, target=target))
+            n += 1
+        if n == 0:
+            raise InputError("no training lists found (empty file)", path=name)
+    kinds = {lst.kind for lst in lists}
+    if len(kinds) > 1:
+        raise InputError("inputs mix graded-level lists and teacher-scored lists; train on one kind at a time", path=lists[-1].path)
+    return lists
+
+
+def select_group(lst: TrainList, size: int, mode: str, rng: random.Random) -> tuple[list[str], list[float]]:
+    """Choose ``size`` passages of a list; the top-target passage is always kept (it is InfoNCE's positive).
+
+    - ``top``: the ``size`` highest targets.
+    - ``random``: the top passage plus ``size - 1`` others drawn at random.
+    - ``stratified``: the top passage, then one passage per distinct target value in turn (highest first,
+      random within a value), so every relevance level present is represented.
+    """
+    n = len(lst.texts)
+    if n < size:
+        raise InputError(
+            f"query {lst.query_id!r} has {n} passages, fewer than --group-size {size}", path=lst.path or None, line=lst.line
+        )
+    order = sorted(range(n), key=lambda i: -lst.targets[i])  # stable: ties keep input order
+    top = order[0]
+    if mode == "top":
+        chosen = order[:size]
+    elif mode == "random":
+        rest = order[1:]
+        chosen = [top, *rng.sample(rest, size - 1)]
+    elif mode == "stratified":
+        buckets: dict[float, list[int]] = {}
+        for i in order[1:]:
+            buckets.setdefault(lst.targets[i], []).append(i)
+        for members in buckets.values():
+            rng.shuffle(members)
+        levels = sorted(buckets, reverse=True)
+        chosen = [top]
+        while len(chosen) < size:
+            for level in levels:
+                if buckets[level] and len(chosen) < size:
+                    chosen.append(buckets[level].pop())
+    else:
+        raise ConfigError(f"unknown --selection {mode!r} (use one of {', '.join(SELECTIONS)})")
+    return [lst.texts[i] for i in chosen], [lst.targets[i] for i in chosen]
+
+
+def check_positives(lists: list[TrainList], positive_min_level: float | None) -> None:
+    """InfoNCE needs a positive in every list: a passage at or above ``positive_min_level``."""
+    if positive_min_level is None:
+        return
+    for lst in lists:
+        if max(lst.targets) < positive_min_level:
+            raise InputError(
+                f"query {lst.query_id!r} has no positive for infonce (no passage with a target >= "
+                f"--positive-min-level {positive_min_level:g}; best is {max(lst.targets):g})",
+                path=lst.path or None,
+                line=lst.line,
+            )
+
+
+def split_dev(lists: list[TrainList], fraction: float, seed: int) -> tuple[list[TrainList], list[TrainList]]:
+    """Hold out ``fraction`` of the queries (at least one when fraction > 0) as a dev set for early stopping."""
+    if fraction <= 0:
+        return lists, []
+    if not 0 < fraction < 1:
+        raise ConfigError(f"--eval-split must be in [0, 1), got {fraction}")
+    idx = list(range(len(lists)))
+    random.Random(seed).shuffle(idx)
+    n_dev = max(1, round(fraction * len(lists)))
+    if n_dev >= len(lists):
+        raise ConfigError(f"--eval-split {fraction} leaves no training queries out of {len(lists)}")
+    dev = sorted(idx[:n_dev])
+    train = sorted(idx[n_dev:])
+    return [lists[i] for i in train], [lists[i] for i in dev]
+
+
+def build_columns(
+    lists: list[TrainList],
+    *,
+    group_size: int,
+    selection: str,
+    seed: int,
+    query_prefix: str = "",
+    doc_prefix: str = "",
+) -> dict[str, list[Any]]:
+    """Columns for a ``datasets.Dataset``: ``query``, ``passage_1..k`` and ``label`` (k targets per row)."""
+    if group_size < 1:
+        raise ConfigError("--group-size must be at least 1")
+    rng = random.Random(seed)
+    cols: dict[str, list[Any]] = {"query": []}
+    for j in range(group_size):
+        cols[f"passage_{j + 1}"] = []
+    cols["label"] = []
+    for lst in lists:
+        texts, targets = select_group(lst, group_size, selection, rng)
+        cols["query"].append(query_prefix + lst.query)
+        for j, text in enumerate(texts):
+            cols[f"passage_{j + 1}"].append(doc_prefix + text)
+        cols["label"].append(targets)
+    return cols
+
+
+def to_dataset(columns: dict[str, list[Any]]):
+    from datasets import Dataset
+
+    return Dataset.from_dict(columns)
