@@ -111,6 +111,10 @@ def register(app: typer.Typer) -> None:
         for opt, p in (("--plot", plot), ("--plot-dist", plot_dist)):
             if p is not None and p.suffix.lower() not in PLOT_SUFFIXES:
                 raise ConfigError(f"{opt} {p}: use a {', '.join(PLOT_SUFFIXES)} file name")
+        resolved = [str(Path(p).resolve()) if p != "-" else "-" for p in inputs]
+        for i, r in enumerate(resolved):
+            if resolved.index(r) != i:
+                raise ConfigError(f"{inputs[i]} is given twice: each system must be a different file")
         names = [n.strip() for v in (name or []) for n in v.split(",") if n.strip()]
         if names and len(names) != len(inputs):
             raise ConfigError(f"--name gives {len(names)} names for {len(inputs)} inputs")

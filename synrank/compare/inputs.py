@@ -49,8 +49,28 @@ def _line_of(text: str, needle: str) -> int | None:
     return None if pos < 0 else text.count("\n", 0, pos) + 1
 
 
+_STDIN_TEXT: list[str] = []
+
+
+def read_text(path: str | Path) -> str:
+    """Whole text of a file; stdin (``-``) is read once and remembered, so it can be sniffed and then parsed."""
+    shown = display_name(path)
+    if str(path) == "-" and _STDIN_TEXT:
+        return _STDIN_TEXT[0]
+    try:
+        with open_text(path) as fh:
+            text = fh.read()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not valid UTF-8 text ({exc.reason})", path=shown) from None
+    if str(path) == "-":
+        _STDIN_TEXT.append(text)
+    return text
+
+
 def looks_like_json(path: str | Path) -> bool:
     """True when the file's first non-blank character opens a JSON object."""
+    if str(path) == "-":
+        return read_text(path).lstrip().startswith("{")
     with open_text(path) as fh:
         try:
             chunk = fh.read(4096)
@@ -62,11 +82,7 @@ def looks_like_json(path: str | Path) -> bool:
 def load_results(path: str | Path, name: str) -> System:
     """Read a `synrank eval` results file: ``{"aggregate": ..., "per_query": {qid: {metric: value}}, ...}``."""
     shown = display_name(path)
-    try:
-        with open_text(path) as fh:
-            text = fh.read()
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not valid UTF-8 text ({exc.reason})", path=shown) from None
+    text = read_text(path)
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -105,6 +121,8 @@ def load_run(path: str | Path, name: str, qrels: dict[str, dict[str, int]], qrel
     from synrank.formats.runs import read_trec_run
 
     shown = display_name(path)
+    if str(path) == "-":
+        raise InputError("a TREC run cannot be read from stdin (only a results JSON can): pass it as a file", path=shown)
     run = read_trec_run(path)
     judged = {q for q, docs in qrels.items() if docs}
     shared = judged & set(run)
@@ -124,16 +142,28 @@ def load_run(path: str | Path, name: str, qrels: dict[str, dict[str, int]], qrel
 
 
 def default_names(paths: Sequence[str]) -> list[str]:
-    """File stems; where stems collide, the shortest path suffix that tells the files apart (``bm25/results``)."""
-    parts = [Path(p).with_suffix("").parts if p != "-" else ("stdin",) for p in paths]
-    depth = [1] * len(paths)
-    for _ in range(max(len(p) for p in parts)):
-        names = ["/".join(p[-d:]) for p, d in zip(parts, depth)]
-        clash = {n for n in names if names.count(n) > 1}
+    """File stems; where stems collide, the file name (``bm25.trec``), then the shortest path suffix that tells
+    the files apart (``bm25/results``)."""
+
+    def candidates(p: str) -> list[str]:
+        if p == "-":
+            return ["stdin"]
+        path = Path(p)
+        out = [path.stem, path.name]
+        parts = path.parts
+        for d in range(2, len(parts) + 1):
+            out += ["/".join((*parts[-d:-1], path.stem)), "/".join(parts[-d:])]
+        return out
+
+    options = [candidates(p) for p in paths]
+    level = [0] * len(paths)
+    while True:
+        names = [opts[min(lv, len(opts) - 1)] for opts, lv in zip(options, level)]
+        clash = [i for i, n in enumerate(names) if names.count(n) > 1 and level[i] < len(options[i]) - 1]
         if not clash:
             return names
-        depth = [d + 1 if n in clash and d < len(p) else d for n, p, d in zip(names, parts, depth)]
-    return ["/".join(p[-d:]) for p, d in zip(parts, depth)]
+        for i in clash:
+            level[i] += 1
 
 
 def pick_metrics(systems: Sequence[System], wanted: Sequence[str] | None) -> list[str]:

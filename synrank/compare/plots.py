@@ -42,7 +42,21 @@ def _save(fig, path: str | Path) -> None:
 
 
 def plot_deltas(cmp: Comparison, path: str | Path) -> int:
-    """Per-query delta of each system vs the baseline, sorted, one panel per metric. Returns the panel count."""
+    """Write :func:`deltas_figure` to ``path``; returns the number of panels."""
+    fig = deltas_figure(cmp)
+    _save(fig, path)
+    return len(cmp.metrics)
+
+
+def plot_distributions(cmp: Comparison, path: str | Path) -> int:
+    """Write :func:`distributions_figure` to ``path``; returns the number of panels."""
+    fig = distributions_figure(cmp)
+    _save(fig, path)
+    return len(cmp.metrics)
+
+
+def deltas_figure(cmp: Comparison):
+    """Per-query delta of each system vs the baseline, sorted, one panel per metric."""
     b = cmp.names.index(cmp.baseline)
     others = [s for s in range(len(cmp.names)) if s != b]
     fig, axes = _figure(len(cmp.metrics), 6.4, 4.0)
@@ -70,11 +84,10 @@ def plot_deltas(cmp: Comparison, path: str | Path) -> int:
         f"Per-query differences to the baseline ({TEST_LABELS[cmp.settings.test]}, * = significant at α = {cmp.settings.alpha:g})",
         fontsize=12,
     )
-    _save(fig, path)
-    return len(axes)
+    return fig
 
 
-def plot_distributions(cmp: Comparison, path: str | Path) -> int:
+def distributions_figure(cmp: Comparison):
     """Per-query metric distributions of every system (box = quartiles, diamond = mean), one panel per metric."""
     fig, axes = _figure(len(cmp.metrics), 6.4, 4.0)
     positions = np.arange(1, len(cmp.names) + 1)
@@ -94,5 +107,4 @@ def plot_distributions(cmp: Comparison, path: str | Path) -> int:
         ax.set_ylabel(cmp.metrics[m])
         ax.grid(True, axis="y", alpha=0.3)
     fig.suptitle("Per-query metric distributions (violin = density, box = quartiles, ◇ = mean)", fontsize=12)
-    _save(fig, path)
-    return len(axes)
+    return fig
