@@ -149,7 +149,7 @@ LOSS_FNS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(LOSS_FNS))
+@pytest.mark.parametrize("name", sorted(set(LOSS_FNS) - {"ws2"}))
 def test_one_step_raises_the_top_passage(name):
     """Gradients are finite and one small step moves probability mass to the highest-label passage."""
     q, p = _toy(7)
@@ -175,3 +175,25 @@ def test_one_step_raises_the_top_passage(name):
         after = top_margin(q - lr * q.grad, p - lr * p.grad)
         assert LOSS_FNS[name](q - lr * q.grad, p - lr * p.grad, t).item() < loss.item()
     assert after > before
+
+
+@pytest.mark.parametrize("name", sorted(LOSS_FNS))
+def test_optimising_a_toy_batch_ranks_the_top_passages_first(name):
+    """ws2 matches batch moments, so one step need not raise every list's top passage; optimised for a
+    while, every loss must put each list's highest-label passage first and lower its own value."""
+    q, p = _toy(8)
+    q = q.float().requires_grad_(True)
+    p = p.float().requires_grad_(True)
+    t = TARGETS.clone()
+    opt = torch.optim.Adam([q, p], lr=0.05)
+    first = None
+    for _ in range(150):
+        opt.zero_grad()
+        loss = LOSS_FNS[name](q, p, t)
+        loss.backward()
+        first = loss.item() if first is None else first
+        opt.step()
+    with torch.no_grad():
+        s = torch.einsum("bd,bkd->bk", F.normalize(q, dim=-1), F.normalize(p, dim=-1))
+        assert (s.argmax(dim=1) == t.argmax(dim=1)).all(), s
+        assert LOSS_FNS[name](q, p, t).item() < first

@@ -1,0 +1,141 @@
+"""`synrank train` end to end on the tiny random bi-encoder: every loss, real data, bad input, resume."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+WORDS = "protein cell gene cancer virus vaccine brain heart blood drug trial mouse dose risk".split()
+
+
+def write_synth(path: Path, n: int = 16, levels=(3, 2, 1, 0, 0), seed: int = 0) -> Path:
+    """`generate --task docs` records: relevant passages share the query's words."""
+    rng = random.Random(seed)
+    with open(path, "w") as fh:
+        for i in range(n):
+            q = " ".join(rng.sample(WORDS, 3))
+            docs = []
+            for j, level in enumerate(levels):
+                text = q + " " + " ".join(rng.sample(WORDS, level + 1)) if level else " ".join(rng.sample(WORDS, 5))
+                docs.append({"doc_id": f"q{i}-d{j}", "level": level, "text": text})
+            fh.write(json.dumps({"query_id": f"q{i}", "query": q, "documents": docs, "meta": {}}) + "\n")
+    return path
+
+
+def write_scored(path: Path, n: int = 16, seed: int = 0) -> Path:
+    """`score` training lists: teacher scores in [0, 1]."""
+    rng = random.Random(seed)
+    with open(path, "w") as fh:
+        for i in range(n):
+            q = " ".join(rng.sample(WORDS, 3))
+            cands = [
+                {"doc_id": f"q{i}-d{j}", "text": q + " " + " ".join(rng.sample(WORDS, 2)) if j < 2 else " ".join(rng.sample(WORDS, 4)), "score": s}
+                for j, s in enumerate((1.0, 0.7, 0.3, 0.1, 0.0))
+            ]
+            fh.write(json.dumps({"query_id": f"q{i}", "query": q, "candidates": cands, "meta": {}}) + "\n")
+    return path
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+COMMON = ("--batch-size", "4", "--max-steps", "2", "--dtype", "fp32", "--threads", "1", "--logging-steps", "1", "--lr", "1e-3")
+
+
+@pytest.mark.parametrize(
+    "loss,data",
+    [("wasserstein", "synth"), ("ws2", "synth"), ("infonce", "synth"), ("kl", "scored"), ("kl+infonce", "scored")],
+)
+def test_each_loss_trains_and_writes_a_loadable_folder(tmp_path, cli, tiny_bi_encoder, loss, data):
+    from sentence_transformers import SentenceTransformer
+
+    src = write_synth(tmp_path / "s.jsonl") if data == "synth" else write_scored(tmp_path / "s.jsonl")
+    out = tmp_path / "ckpt"
+    r = cli("train", src, "--model", tiny_bi_encoder, "--loss", loss, "--out", out, *COMMON)
+    assert r.code == 0, r.stderr
+    assert r.stdout == ""  # data only on stdout; train writes none
+    model = SentenceTransformer(str(out), device="cpu")
+    assert model.encode(["a protein"]).shape == (1, 32)
+    before, after = weights(tiny_bi_encoder), weights(out)
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # the weights moved
+    log = [json.loads(x) for x in (out / "training_log.jsonl").read_text().splitlines()]
+    steps = [rec for rec in log if "loss" in rec]
+    assert [rec["step"] for rec in steps] == [1, 2] and all(rec["steps_per_s"] is None or rec["steps_per_s"] > 0 for rec in steps)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "train" and manifest["loss"]["name"] == loss and manifest["result"]["steps"] == 2
+    assert not (tmp_path / "ckpt.train-state").exists()
+
+
+def test_real_data_with_search_negatives(tmp_path, cli, tiny_bi_encoder, scifact_dir):
+    from synrank.formats import read_qrels
+
+    qrels = read_qrels(scifact_dir / "qrels" / "train.tsv")
+    qids = list(qrels)[:6]
+    corpus_ids = [json.loads(line)["_id"] for line in open(scifact_dir / "corpus.jsonl", encoding="utf-8")][:50]
+    run = tmp_path / "bm25.jsonl"
+    with open(run, "w") as fh:
+        for qid in qids:
+            cands = [{"doc_id": d, "score": 10.0 - r, "rank": r + 1} for r, d in enumerate(corpus_ids[:10])]
+            fh.write(json.dumps({"query_id": qid, "query": "x", "candidates": cands}) + "\n")
+    out = tmp_path / "real"
+    r = cli(
+        "train", "--dataset", scifact_dir, "--split", "train", "--negatives", run, "--loss", "infonce",
+        "--model", tiny_bi_encoder, "--out", out, "--group-size", "3", *COMMON,
+    )
+    assert r.code == 0, r.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["data"]["train_queries"] == 6  # only the queries the run covers
+
+
+def _one_error_line(r):
+    assert r.code == 2, (r.code, r.stderr)
+    lines = [x for x in r.stderr.strip().splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("synrank: error:"), r.stderr
+    assert "Traceback" not in r.stderr
+    return lines[0]
+
+
+def test_bad_inputs_end_in_one_line(tmp_path, cli, tiny_bi_encoder):
+    good = json.loads(write_synth(tmp_path / "g.jsonl", n=1).read_text().splitlines()[0])
+    cases = {}
+    empty = dict(good, documents=[])
+    cases["empty list"] = (empty, "empty list")
+    cases["short list"] = (dict(good, documents=good["documents"][:2]), "fewer than --group-size 4")
+    nan_doc = [dict(d) for d in good["documents"]]
+    nan_doc[1]["level"] = float("nan")
+    cases["nan"] = (dict(good, documents=nan_doc), "finite")
+    for name, (rec, needle) in cases.items():
+        src = tmp_path / f"{name.replace(' ', '_')}.jsonl"
+        src.write_text(json.dumps(good) + "\n" + json.dumps(rec) + "\n")  # NaN is written as the JSON token NaN
+        out = tmp_path / f"out-{name.replace(' ', '_')}"
+        line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--out", out, *COMMON))
+        assert f"{src}:2:" in line and needle in line, line
+        assert not out.exists() and not (tmp_path / f"{out.name}.train-state").exists()
+    src = write_synth(tmp_path / "levels.jsonl", n=2, levels=(1, 1, 0, 0))
+    line = _one_error_line(
+        cli("train", src, "--model", tiny_bi_encoder, "--loss", "infonce", "--positive-min-level", "2", "--out", tmp_path / "o", *COMMON)
+    )
+    assert "no positive" in line and f"{src}:1:" in line
+    line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--loss", "listnet", "--out", tmp_path / "o2", *COMMON))
+    assert "unknown loss 'listnet'" in line
+    line = _one_error_line(cli("train", tmp_path / "missing.jsonl", "--model", tiny_bi_encoder, "--out", tmp_path / "o3", *COMMON))
+    assert "missing.jsonl" in line and "not found" in line
+
+
+def test_existing_output_and_leftover_state_are_refused(tmp_path, cli, tiny_bi_encoder):
+    src = write_synth(tmp_path / "s.jsonl")
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    (out / "x").write_text("keep me")
+    line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--out", out, *COMMON))
+    assert "--overwrite" in line
+    (tmp_path / "other.train-state").mkdir()
+    line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--out", tmp_path / "other", *COMMON))
+    assert "--resume" in line
