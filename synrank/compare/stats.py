@@ -139,10 +139,11 @@ def bootstrap(diffs: np.ndarray, resamples: int = 10_000, confidence: float = 0.
     done = 0
     while done < resamples:
         rows = min(chunk, resamples - done)
-        idx = rng.integers(0, n, size=(rows, n))
+        idx = rng.integers(0, n, size=(rows, n), dtype=np.int32)
         # How often each query is drawn in each resample, then one matrix product for all comparisons.
-        flat = idx + (np.arange(rows) * n)[:, None]
-        counts = np.bincount(flat.ravel(), minlength=rows * n).reshape(rows, n).astype(np.float64)
+        counts = np.empty((rows, n))
+        for r in range(rows):
+            counts[r] = np.bincount(idx[r], minlength=n)
         means[done : done + rows] = counts @ d / n
         done += rows
     alpha = 1.0 - confidence
