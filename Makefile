@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast bench docs clean
 
 setup: $(STAMP)
 
@@ -36,3 +36,7 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# docs/cli.md is generated from the CLI itself (tests check it lists every option).
+docs: setup
+	$(BIN)/typer synrank.cli.main utils docs --name synrank --title "synrank command reference" --output docs/cli.md
