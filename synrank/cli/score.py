@@ -106,10 +106,7 @@ def register(app: typer.Typer) -> None:
         from synrank.score.teachers import TeacherConfig, make_teacher, parse_teacher_spec
         from synrank.search.records import read_query_records
 
-        specs = list(teacher or [])
-        if not specs:
-            specs = [DEFAULT_TEACHER]
-            info(f"no --teacher given: using {DEFAULT_TEACHER} (the bundled all-MiniLM-L6-v2); a cross-encoder is the usual teacher")
+        specs = list(teacher or []) or [DEFAULT_TEACHER]
         for s in specs:
             parse_teacher_spec(s)  # unknown kinds fail before any file is read
         if fuse not in FUSIONS:
@@ -167,6 +164,8 @@ def register(app: typer.Typer) -> None:
             if done:
                 info(f"resuming: {len(lists) - len(todo):,} of {len(lists):,} queries already scored in {scored_path}")
             if todo:
+                if not teacher:
+                    info(f"no --teacher given: using {DEFAULT_TEACHER} (the bundled all-MiniLM-L6-v2); a cross-encoder is the usual teacher")
                 teachers = [make_teacher(s, tconf, corpus=corpus, llm_levels=llm_levels, query_prefix=query_prefix, doc_prefix=doc_prefix, log=info) for s in specs]
                 all_q = [ql.query for ql in lists for _c in ql.candidates]
                 all_ids = [c.doc_id for ql in lists for c in ql.candidates]

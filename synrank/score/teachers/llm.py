@@ -135,6 +135,11 @@ class TransformersLevelScorer:
         torch = self._torch
         enc = self.tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=False)
         enc = {k: v.to(self.device) for k, v in enc.items()}
+        # Left padding shifts every shorter prompt; give positions from the attention mask so a padded
+        # prompt scores exactly as it would alone (as generate() does internally).
+        mask = enc["attention_mask"]
+        enc["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        enc.pop("token_type_ids", None)
         with torch.inference_mode():
             logits = self.model(**enc).logits[:, -1, :].float()
         probs = torch.softmax(logits[:, label_ids], dim=-1)
