@@ -115,6 +115,23 @@ def test_missing_queries_count_zero_or_are_dropped(cli, inputs, tmp_path):
     assert out["systems"][1]["metrics"]["nDCG@10"]["p_value"] == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-9)
 
 
+def test_results_file_from_stdin(cli, inputs, monkeypatch):
+    import sys
+
+    from synrank.compare import inputs as inputs_module
+
+    monkeypatch.setattr(inputs_module, "_STDIN_TEXT", [])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(inputs["json"]["bm25"].read_bytes())))
+    r = cli("compare", "-", inputs["json"]["bm25-nostem"], "-m", "nDCG@10", "-f", "json")
+    assert r.code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["baseline"] == "stdin" and out["num_queries"] == 300
+    monkeypatch.setattr(inputs_module, "_STDIN_TEXT", [])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(inputs["trec"]["bm25"].read_bytes())))
+    r = cli("compare", "-", inputs["trec"]["bm25-nostem"], "--qrels", inputs["qrels"])
+    _one_error_line(r, "<stdin>", "TREC run cannot be read from stdin")
+
+
 def test_csv_parses_back_to_the_json_numbers(cli, inputs):
     js = inputs["json"]
     args = ("compare", js["bm25"], js["bm25-nostem"], js["bm25-notitle"], "--name", "base,nostem,notitle")

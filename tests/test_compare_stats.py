@@ -43,6 +43,7 @@ def test_t_test_hand_computed():
     assert t == pytest.approx(2.5298221281347035)
     assert paired_t_test(d)[0] == pytest.approx(2 * stats.t.sf(t, 4), rel=1e-12)
     assert paired_t_test(np.zeros(7))[0] == 1.0  # identical systems: no evidence, not NaN
+    assert paired_t_test(np.full(7, 0.1))[0] == 0.0  # the same gain on every query: zero variance
 
 
 def test_wilcoxon_matches_scipy_and_exact_case(real_diffs):

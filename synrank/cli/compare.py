@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from synrank.cli.common import SeedOpt, info
+from synrank.cli.common import info
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
@@ -43,7 +43,11 @@ def register(app: typer.Typer) -> None:
     def compare_cmd(
         inputs: Annotated[
             list[str],
-            typer.Argument(help="Two or more `synrank eval` results JSON files, or TREC runs (then give --qrels).", show_default=False),
+            typer.Argument(
+                help="Two or more `synrank eval` results JSON files, or TREC runs (then give --qrels); - reads one results file from stdin.",
+                show_default=False,
+                metavar="FILE",
+            ),
         ],
         baseline: Annotated[
             str | None, typer.Option("--baseline", "-b", help="Input file or system name every other system is tested against; default: the first input.")
@@ -79,12 +83,11 @@ def register(app: typer.Typer) -> None:
         plot_dist: Annotated[
             Path | None, typer.Option("--plot-dist", help="Write per-query metric distributions of every system (.png, .pdf, .svg).")
         ] = None,
-        seed: SeedOpt = 42,
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the randomization test's sign flips and of the bootstrap resamples.")] = 42,
     ) -> None:
         """Compare systems with paired significance tests (per query), corrected for multiple comparisons.
 
-        Rows are systems, columns metrics: mean, difference to the baseline with a bootstrap CI, p-value,
-        significance mark and win/tie/loss counts. Queries a system lacks count 0 (reported) unless --intersect.
+        Rows are systems, columns metrics: mean, difference to the baseline with a bootstrap CI, p-value, significance mark and win/tie/loss counts. Queries a system lacks count 0 (reported) unless --intersect.
         """
         from synrank.compare import CORRECTIONS, FORMATS, TESTS
         from synrank.compare.analysis import Settings, compare

@@ -12,6 +12,7 @@ permutations take seconds instead of minutes.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,11 +63,14 @@ def paired_t_test(diffs: np.ndarray) -> np.ndarray:
     d = _as_2d(diffs)
     if d.shape[0] < 2:
         return np.ones(d.shape[1])
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        # scipy warns about catastrophic cancellation when every difference is the same; handled below.
+        warnings.simplefilter("ignore", RuntimeWarning)
         p = stats.ttest_1samp(d, 0.0, axis=0).pvalue
     p = np.asarray(p, dtype=np.float64)
-    zero = np.all(np.abs(d) <= TIE_EPS, axis=0)
-    p[zero] = 1.0
+    constant = np.ptp(d, axis=0) <= TIE_EPS
+    p[constant] = 0.0  # zero variance, non-zero mean: t is infinite
+    p[np.all(np.abs(d) <= TIE_EPS, axis=0)] = 1.0
     return p
 
 
@@ -81,7 +85,10 @@ def wilcoxon_test(diffs: np.ndarray) -> np.ndarray:
         col = np.where(np.abs(d[:, j]) <= TIE_EPS, 0.0, d[:, j])
         if np.count_nonzero(col) == 0:
             continue
-        p[j] = float(stats.wilcoxon(col, zero_method="wilcox", alternative="two-sided").pvalue)
+        with warnings.catch_warnings():
+            # Small samples: scipy notes that its normal approximation is rough; the p-value is still its best.
+            warnings.simplefilter("ignore", UserWarning)
+            p[j] = float(stats.wilcoxon(col, zero_method="wilcox", alternative="two-sided").pvalue)
     return p
 
 

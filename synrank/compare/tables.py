@@ -59,7 +59,7 @@ def rich_table(cmp: Comparison) -> Table:
     table = Table(title=f"synrank compare — baseline {cmp.baseline}", caption=legend(cmp), caption_justify="left", show_lines=True)
     table.add_column("System", style="bold", no_wrap=True)
     for m in cmp.metrics:
-        table.add_column(m, justify="right", no_wrap=True)
+        table.add_column(m, justify="right")
     best = _best(cmp)
     for s, name in enumerate(cmp.names):
         row: list[Text] = []
@@ -69,7 +69,7 @@ def rich_table(cmp: Comparison) -> Table:
                 row.append(mean + Text("\nbaseline", style="dim"))
                 continue
             colour = ("green" if c.delta > 0 else "red") if c.significant else ""
-            mark = Text((" ▲" if c.delta > 0 else " ▼") + "*", style=colour) if c.significant else Text("  ")
+            mark = Text((" ▲" if c.delta > 0 else " ▼") + "*", style=colour) if c.significant else Text("   ")
             cell = mean + mark
             cell += Text(f"\nΔ {_signed(c.delta)}", style=colour)
             cell += Text(f"\n[{_signed(c.ci_low)}, {_signed(c.ci_high)}]", style="dim")
