@@ -210,10 +210,10 @@ def register(app: typer.Typer) -> None:
 
             panels = plot_deltas(result, plot)
             write_manifest({**manifest, "kind": "compare-plot"}, manifest_path_for(plot))
-            info(f"wrote {plot} ({panels} panels)")
+            info(f"wrote {plot} ({panels} panel{'s' if panels > 1 else ''})")
         if plot_dist is not None:
             from synrank.compare.plots import plot_distributions
 
             panels = plot_distributions(result, plot_dist)
             write_manifest({**manifest, "kind": "compare-plot-dist"}, manifest_path_for(plot_dist))
-            info(f"wrote {plot_dist} ({panels} panels)")
+            info(f"wrote {plot_dist} ({panels} panel{'s' if panels > 1 else ''})")

@@ -28,6 +28,8 @@ def _figure(n_panels: int, width: float, height: float):
     from matplotlib.figure import Figure
 
     rows, cols = _grid(n_panels)
+    if cols == 1:
+        width *= 1.3  # a lone panel gets room for its legend and the two-line title
     fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes[n_panels:]:
@@ -80,9 +82,10 @@ def deltas_figure(cmp: Comparison):
         ax.set_xlim(0.5, n + 0.5)
         ax.grid(True, axis="y", alpha=0.3)
         ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    corr = "uncorrected" if cmp.settings.correction == "none" else f"{cmp.settings.correction.capitalize()}-corrected"
     fig.suptitle(
-        f"Per-query differences to the baseline ({TEST_LABELS[cmp.settings.test]}, * = significant at α = {cmp.settings.alpha:g})",
-        fontsize=12,
+        f"Per-query differences to the baseline\n{TEST_LABELS[cmp.settings.test]}; * = significant at α = {cmp.settings.alpha:g} ({corr})",
+        fontsize=11,
     )
     return fig
 
@@ -106,5 +109,5 @@ def distributions_figure(cmp: Comparison):
         ax.set_title(f"{cmp.metrics[m]} per query (n = {cmp.n_queries})", fontsize=11)
         ax.set_ylabel(cmp.metrics[m])
         ax.grid(True, axis="y", alpha=0.3)
-    fig.suptitle("Per-query metric distributions (violin = density, box = quartiles, ◇ = mean)", fontsize=12)
+    fig.suptitle("Per-query metric distributions\nviolin = density, box = quartiles, ◇ = mean", fontsize=11)
     return fig
