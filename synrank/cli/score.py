@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from synrank.cli.common import DeviceOpt, DtypeOpt, OverwriteOpt, SeedOpt, ThreadsOpt, TrustOpt, info
+from synrank.cli.common import DeviceOpt, DtypeOpt, SeedOpt, ThreadsOpt, TrustOpt, info
 
 DEFAULT_TEACHER = "bi-encoder:minilm"
 
@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
         threads: ThreadsOpt = 0,
         seed: SeedOpt = 42,
         trust_remote_code: TrustOpt = False,
-        overwrite: OverwriteOpt = False,
+        overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over: discard saved teacher scores (<out>.scored.jsonl) and rescore everything.")] = False,
     ) -> None:
         """Score candidate lists with one or more teachers and write training lists.
 
@@ -107,6 +107,8 @@ def register(app: typer.Typer) -> None:
         from synrank.search.records import read_query_records
 
         specs = list(teacher or []) or [DEFAULT_TEACHER]
+        if out is not None and str(out) == "-":
+            out = None
         for s in specs:
             parse_teacher_spec(s)  # unknown kinds fail before any file is read
         if fuse not in FUSIONS:

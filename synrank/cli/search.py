@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from synrank.cli.common import DeviceOpt, DtypeOpt, OverwriteOpt, ThreadsOpt, TrustOpt, info
+from synrank.cli.common import DeviceOpt, DtypeOpt, ThreadsOpt, TrustOpt, info
 
 TREC_SUFFIXES = (".trec", ".run")
 
@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
         dtype: DtypeOpt = "auto",
         threads: ThreadsOpt = 0,
         trust_remote_code: TrustOpt = False,
-        overwrite: OverwriteOpt = False,
+        overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over: replace an existing --out instead of resuming it.")] = False,
     ) -> None:
         """Retrieve the top K candidates per query from a dense index or with BM25.
 
@@ -75,6 +75,8 @@ def register(app: typer.Typer) -> None:
         from synrank.runtime.seeding import set_threads
         from synrank.search.records import candidate_record, read_query_records
 
+        if out is not None and str(out) == "-":
+            out = None
         if k <= 0:
             raise ConfigError("--k must be positive")
         if chunk <= 0:

@@ -34,6 +34,9 @@ class BM25Teacher(Teacher):
         pool = dict(zip(doc_ids, texts))
         self.index = BM25Index.build(list(pool), list(pool.values()), self.bm25_config)
         self.statistics = f"pool of {len(pool):,} scored passages"
+        if self.log is not None:
+            why = "some passages are not in --corpus" if self.corpus is not None else "no --corpus"
+            self.log(f"bm25 teacher: term statistics from the {self.statistics} ({why})")
 
     def score(self, queries: Sequence[str], texts: Sequence[str], doc_ids: Sequence[str]) -> np.ndarray:
         if self.index is None:
