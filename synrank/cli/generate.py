@@ -7,13 +7,7 @@ from typing import Annotated
 
 import typer
 
-from synrank.cli.common import DeviceOpt, DtypeOpt, SeedOpt, ThreadsOpt, TrustOpt, info
-
-DEMO_NOTE = (
-    "note: --model defaults to the bundled SmolLM2-135M-Instruct, a tiny demo model whose passages are weak; "
-    "for real data pass e.g. --model Qwen/Qwen2.5-7B-Instruct --backend vllm (GPU) or --backend openai --base-url URL"
-)
-
+from synrank.cli.common import DeviceOpt, DtypeOpt, SeedOpt, ThreadsOpt, TrustOpt
 
 def register(app: typer.Typer) -> None:
     @app.command("generate")

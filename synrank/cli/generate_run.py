@@ -13,6 +13,10 @@ from synrank.cli.common import info
 from synrank.errors import ConfigError, InputError
 
 MAX_NEW_TOKENS = {"docs": 200, "queries": 64}
+DEMO_NOTE = (
+    "note: --model defaults to the bundled SmolLM2-135M-Instruct, a tiny demo model whose passages are weak; "
+    "for real data pass e.g. --model Qwen/Qwen2.5-7B-Instruct --backend vllm (GPU) or --backend openai --base-url URL"
+)
 DEFAULT_CHUNK = {"transformers": 64, "vllm": 4096, "openai": 64}
 
 

@@ -36,7 +36,7 @@ def render_prompt(tokenizer: Any, request: ChatRequest) -> str:
 
 def batch_seed(base: int, requests: Sequence[ChatRequest]) -> int:
     """A seed for one generate call, derived from its requests' seeds (stable across runs)."""
-    h = hashlib.sha256(f"{base}:" + ",".join(str(r.seed) for r in requests).encode()).digest()
+    h = hashlib.sha256((f"{base}:" + ",".join(str(r.seed) for r in requests)).encode()).digest()
     return int.from_bytes(h[:4], "little")
 
 
@@ -121,7 +121,9 @@ class TransformersBackend:
     def _generate_batch(self, prompts: list[str], requests: list[ChatRequest], sampling: SamplingConfig) -> list[Completion]:
         import torch
 
-        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        tokenized = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        # Only ids and mask: some tokenizers add token_type_ids, which causal LMs refuse.
+        enc = {k: tokenized[k].to(self.device) for k in ("input_ids", "attention_mask")}
         kwargs: dict[str, Any] = {
             "max_new_tokens": sampling.max_new_tokens,
             "pad_token_id": self.tokenizer.pad_token_id,

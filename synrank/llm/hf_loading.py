@@ -7,6 +7,9 @@ so ``--dtype auto`` means fp32 for GGUF (bf16 would only add casts).
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +77,26 @@ def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False) -> A
     return tok
 
 
+@contextlib.contextmanager
+def _quiet_gguf_conversion() -> Iterator[None]:
+    """transformers' GGUF reader draws a raw tqdm bar that ignores its progress-bar switch; it would
+    interleave with our own bar on stderr, so it is disabled while loading (and restored after)."""
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # pragma: no cover - older transformers
+        yield
+        return
+    original = getattr(gguf_utils, "tqdm", None)
+    if original is None:
+        yield
+        return
+    gguf_utils.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
+
+
 def load_causal_lm(source: ModelSource, *, device: Any, dtype: Any, trust_remote_code: bool = False) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
@@ -84,7 +107,8 @@ def load_causal_lm(source: ModelSource, *, device: Any, dtype: Any, trust_remote
     if source.gguf_file:
         kwargs["gguf_file"] = source.gguf_file
     try:
-        model = AutoModelForCausalLM.from_pretrained(source.location, **kwargs)
+        with _quiet_gguf_conversion():
+            model = AutoModelForCausalLM.from_pretrained(source.location, **kwargs)
     except (OSError, ValueError) as exc:
         msg = _first_line(exc)
         if "trust_remote_code" in msg:
