@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -329,7 +330,8 @@ def run_generate(opts: GenerateOptions) -> None:
             chunk = max(chunk, 4 * opts.concurrency)
         unit_name = "queries" if isinstance(task, DocsTask) else "passages"
         t1 = time.perf_counter()
-        with make_progress(unit_name) as progress:
+        # The bar is for people at a terminal; in pipelines and logs it would only add noise to stderr.
+        with make_progress(unit_name, disable=not sys.stderr.isatty()) as progress:
             bar = progress.add_task(f"generate {opts.task}", total=total_inputs or None, completed=done_inputs)
             run_units(
                 task,
