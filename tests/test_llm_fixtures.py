@@ -57,6 +57,12 @@ def build_tiny_llama(out: Path, minilm_path: Path) -> Path:
     model.generation_config.pad_token_id = tok.pad_token_id
     model.save_pretrained(out)
     tok.save_pretrained(out)
+    # Causal LMs take no token_type_ids; say so in the saved config so every loader (transformers serve
+    # included) gets only ids and mask.
+    cfg_path = out / "tokenizer_config.json"
+    tok_cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    tok_cfg["model_input_names"] = ["input_ids", "attention_mask"]
+    cfg_path.write_text(json.dumps(tok_cfg, indent=2), encoding="utf-8")
     return out
 
 
