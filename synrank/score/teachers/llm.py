@@ -14,7 +14,9 @@ Any backend that returns log-probabilities of the next token for a prompt can im
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import functools
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -83,6 +85,26 @@ def _model_location(name: str) -> tuple[str, str | None]:
     return resolve_model_name(name), None
 
 
+@contextlib.contextmanager
+def _quiet_gguf_loader() -> Iterator[None]:
+    """transformers' GGUF loader draws a tqdm bar per tensor, which ignores its progress-bar switch;
+    silence it while loading so stderr keeps our one progress bar. Restored afterwards."""
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # pragma: no cover - older/newer transformers without this module
+        yield
+        return
+    original = getattr(gguf_utils, "tqdm", None)
+    if original is None:
+        yield
+        return
+    gguf_utils.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
+
+
 class TransformersLevelScorer:
     """A causal LM run with transformers: one forward pass per prompt batch, left-padded, token budgeted."""
 
@@ -98,12 +120,16 @@ class TransformersLevelScorer:
         self.dtype = resolve_dtype(self.config.dtype, self.device)
         self.passage_tokens = passage_tokens
         where, gguf = _model_location(model)
+        if gguf and (self.config.dtype or "auto") == "auto":
+            # transformers keeps GGUF weights packed and computes in fp32; asking for bf16 only adds casts.
+            self.dtype = torch.float32
         kwargs: dict[str, Any] = {"trust_remote_code": self.config.trust_remote_code}
         if gguf:
             kwargs["gguf_file"] = gguf
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
-            self.model = AutoModelForCausalLM.from_pretrained(where, dtype=self.dtype, **kwargs)
+            with _quiet_gguf_loader():
+                self.tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
+                self.model = AutoModelForCausalLM.from_pretrained(where, dtype=self.dtype, **kwargs)
         except OSError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"cannot load LLM {model!r}: {first}") from None
