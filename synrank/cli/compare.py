@@ -191,7 +191,8 @@ def register(app: typer.Typer) -> None:
                 console = Console()
                 if not console.is_terminal:
                     # Piped or redirected: wide enough that no cell is cut, no colour codes in files.
-                    console = Console(width=max(100, console.measure(table).maximum + 4), color_system=None)
+                    natural = Console(width=1000).measure(table).maximum  # measured unconstrained by the 80-column default
+                    console = Console(width=max(100, natural + 2), color_system=None)
                 console.print(table)
         else:
             from synrank.compare.tables import render
