@@ -320,3 +320,47 @@ def test_p_values_match_ranx_compare(cli, inputs, scifact_dir):
             if not system["baseline"]:
                 ref = report.comparisons[frozenset(["bm25", system["name"]])][theirs]["p_value"]
                 assert cell["p_value"] == pytest.approx(ref, rel=1e-7)
+
+
+@pytest.mark.slow
+def test_reads_what_synrank_eval_writes(cli, scifact_dir, tiny_bi_encoder, tmp_path):
+    """The input contract, end to end: two real `synrank index` + `synrank eval` results (a tiny random
+    bi-encoder over a SciFact slice, with and without titles) compared as results files and as TREC runs."""
+    qrels_file = scifact_dir / "qrels" / "test.tsv"
+    relevant = {ln.split("\t")[1] for ln in qrels_file.read_text().splitlines()[1:]}
+    lines = (scifact_dir / "corpus.jsonl").read_text().splitlines()
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(ln for i, ln in enumerate(lines) if i % 50 == 0 or json.loads(ln)["_id"] in relevant) + "\n")
+    for variant, extra in (("title", []), ("notitle", ["--no-title"])):
+        r = cli("index", corpus, "-o", tmp_path / f"idx-{variant}", "-m", tiny_bi_encoder, "--device", "cpu", *extra)
+        assert r.code == 0, r.stderr
+        r = cli("eval", tmp_path / f"idx-{variant}", "--queries", scifact_dir / "queries.jsonl", "--qrels", qrels_file,
+                "--out", tmp_path / f"{variant}.json", "--run-out", tmp_path / f"{variant}.trec", "--device", "cpu")
+        assert r.code == 0, r.stderr
+    a = cli("compare", tmp_path / "title.json", tmp_path / "notitle.json", "-f", "json", "-c", "none")
+    assert a.code == 0, a.stderr
+    b = cli("compare", tmp_path / "title.trec", tmp_path / "notitle.trec", "--qrels", qrels_file, "-f", "json", "-c", "none")
+    assert b.code == 0, b.stderr
+    ja, jb = json.loads(a.stdout), json.loads(b.stdout)
+    assert ja["num_queries"] == jb["num_queries"] == 300
+    assert ja["metrics"] == jb["metrics"] == METRICS
+    # Results files: the numbers eval wrote, paired by query id.
+    title, notitle = _per_query(tmp_path / "title.json"), _per_query(tmp_path / "notitle.json")
+    for m in METRICS:
+        x = np.array([notitle[q][m] for q in title])
+        y = np.array([title[q][m] for q in title])
+        cell = ja["systems"][1]["metrics"][m]
+        assert cell["mean"] == pytest.approx(x.mean(), abs=1e-12)
+        if np.any(x != y):
+            assert cell["p_value"] == pytest.approx(stats.ttest_rel(x, y).pvalue, rel=1e-9)
+    # TREC runs: trec_eval's own nDCG@10 (pytrec_eval directly) on the written files. (Not equal to the results
+    # files: runs are written with 6 decimals, and the near-equal scores of a random model then tie.)
+    import pytrec_eval
+
+    from synrank.formats import read_qrels, read_trec_run
+
+    qrels = read_qrels(qrels_file)
+    ev = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut_10"})
+    per = {v: ev.evaluate(read_trec_run(tmp_path / f"{v}.trec")) for v in ("title", "notitle")}
+    x = np.array([per["notitle"].get(q, {}).get("ndcg_cut_10", 0.0) for q in qrels])
+    assert jb["systems"][1]["metrics"]["nDCG@10"]["mean"] == pytest.approx(x.mean(), abs=1e-12)
