@@ -312,7 +312,8 @@ def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=la
         # Every process needs equal batches to gather in-batch negatives; lists need full batches for ws2.
         dataloader_drop_last=dist.is_distributed or cfg.loss == "ws2",
         ddp_backend="gloo" if device.type == "cpu" and dist.is_distributed else None,
-        ddp_find_unused_parameters=False if dist.is_distributed else None,
+        # e.g. BERT's pooler is unused by mean pooling: DDP must not wait for its gradients.
+        ddp_find_unused_parameters=True if dist.is_distributed else None,
         disable_tqdm=True,
         report_to="none",
         log_level="warning",
