@@ -11,7 +11,6 @@ import re
 import numpy as np
 import pytest
 from scipy import stats
-
 from test_compare_data import METRICS, write_inputs
 
 
@@ -160,7 +159,7 @@ def test_latex_and_markdown_shapes(cli, inputs):
     assert spec == "lrr"
     body = tex[tex.index(r"\midrule") : tex.index(r"\bottomrule")].splitlines()[1:]
     assert len(body) == 3
-    header = [ln for ln in tex.splitlines() if ln.startswith("System &")][0]
+    header = next(ln for ln in tex.splitlines() if ln.startswith("System &"))
     for line in [header, *body]:
         assert line.endswith(r"\\") and line.count("&") == len(spec) - 1
     assert "bm25-nostem".replace("-", "-") in tex and r"\textbf{" in tex
@@ -218,7 +217,7 @@ def test_plots_have_one_panel_per_metric(cli, inputs, tmp_path):
         visible = [ax for ax in fig.axes if ax.get_visible()]
         assert len(visible) == 3
         assert sorted(ax.get_title().split(" ")[0].rstrip(":") for ax in visible) == ["AP", "R@100", "nDCG@10"]
-    lines = [ax for ax in deltas_figure(cmp).axes if ax.get_visible()][0].get_lines()
+    lines = next(ax for ax in deltas_figure(cmp).axes if ax.get_visible()).get_lines()
     # Two systems against the baseline -> two sorted delta curves (plus the zero line).
     curves = [ln for ln in lines if len(ln.get_xdata()) == 300]
     assert len(curves) == 2 and all(np.all(np.diff(ln.get_ydata()) <= 0) for ln in curves)
@@ -302,7 +301,6 @@ def test_help_lists_every_option(cli):
 def test_p_values_match_ranx_compare(cli, inputs, scifact_dir):
     """ranx evaluates the same runs with its own metric code and runs its paired t-test: same means and p-values."""
     from ranx import Qrels, Run, compare
-
     from test_compare_data import scifact_runs
 
     runs, qrels = scifact_runs(str(scifact_dir))

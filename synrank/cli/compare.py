@@ -91,7 +91,16 @@ def register(app: typer.Typer) -> None:
         """
         from synrank.compare import CORRECTIONS, FORMATS, TESTS
         from synrank.compare.analysis import Settings, compare
-        from synrank.compare.inputs import align, check_names, default_names, load_results, load_run, looks_like_json, pick_metrics, summary
+        from synrank.compare.inputs import (
+            align,
+            check_names,
+            default_names,
+            load_results,
+            load_run,
+            looks_like_json,
+            pick_metrics,
+            summary,
+        )
         from synrank.compare.stats import TEST_ALIASES
         from synrank.errors import ConfigError, InputError
         from synrank.formats.io import atomic_write, display_name
