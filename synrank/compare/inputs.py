@@ -45,6 +45,7 @@ class Aligned:
 
 
 def _line_of(text: str, needle: str) -> int | None:
+    """Line of the first occurrence of ``needle`` (searched only when there is an error to report)."""
     pos = text.find(needle)
     return None if pos < 0 else text.count("\n", 0, pos) + 1
 
@@ -97,18 +98,17 @@ def load_results(path: str | Path, name: str) -> System:
     metrics: list[str] | None = None
     clean: dict[str, dict[str, float]] = {}
     for qid, values in per_query.items():
-        where = _line_of(text, json.dumps(qid))
         if not isinstance(values, dict) or not values:
-            raise InputError(f"per_query[{qid!r}] must be an object of metric values", path=shown, line=where)
+            raise InputError(f"per_query[{qid!r}] must be an object of metric values", path=shown, line=_line_of(text, json.dumps(qid)))
         if metrics is None:
             metrics = list(values)
         elif not set(metrics) <= set(values):
             lacking = ", ".join(m for m in metrics if m not in values)
-            raise InputError(f"per_query[{qid!r}] lacks {lacking} (the other queries have it)", path=shown, line=where)
+            raise InputError(f"per_query[{qid!r}] lacks {lacking} (the other queries have it)", path=shown, line=_line_of(text, json.dumps(qid)))
         row: dict[str, float] = {}
         for metric, value in values.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise InputError(f"per_query[{qid!r}][{metric!r}] = {value!r} is not a finite number", path=shown, line=where)
+                raise InputError(f"per_query[{qid!r}][{metric!r}] = {value!r} is not a finite number", path=shown, line=_line_of(text, json.dumps(qid)))
             row[metric] = float(value)
         clean[str(qid)] = row
     dataset = obj.get("dataset") if isinstance(obj.get("dataset"), str) else None
