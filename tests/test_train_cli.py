@@ -139,3 +139,21 @@ def test_existing_output_and_leftover_state_are_refused(tmp_path, cli, tiny_bi_e
     (tmp_path / "other.train-state").mkdir()
     line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--out", tmp_path / "other", *COMMON))
     assert "--resume" in line
+
+
+@pytest.mark.slow
+def test_minilm_trained_on_real_data_is_indexable(tmp_path, cli, scifact_dir):
+    """The bundled real model, trained a few steps on SciFact train (random negatives), then `synrank index`."""
+    out = tmp_path / "ckpt"
+    r = cli(
+        "train", "--dataset", scifact_dir, "--loss", "kl+infonce", "--model", "minilm", "--out", out, "--group-size", "3",
+        "--batch-size", "4", "--max-steps", "2", "--max-seq-length", "64", "--dtype", "fp32", "--threads", "2",
+    )
+    assert r.code == 0, r.stderr
+    corpus = tmp_path / "corpus.jsonl"
+    with open(scifact_dir / "corpus.jsonl", encoding="utf-8") as src, open(corpus, "w", encoding="utf-8") as dst:
+        for _, line in zip(range(20), src):
+            dst.write(line)
+    r = cli("index", corpus, "--model", out, "--out", tmp_path / "idx")
+    assert r.code == 0, r.stderr
+    assert (tmp_path / "idx").is_dir()

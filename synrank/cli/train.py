@@ -21,8 +21,8 @@ Multi-process: `torchrun --nproc_per_node N -m synrank train ...`."""
 def register(app: typer.Typer) -> None:
     @app.command("train", help=HELP)
     def train_cmd(
+        out: Annotated[Path, typer.Option("--out", "-o", help="Output model folder (written when training ends).", show_default=False)],
         inputs: Annotated[Optional[list[Path]], typer.Argument(help="Training list JSONL files (generate/score output); '-' reads stdin.", show_default=False)] = None,
-        out: Annotated[Path, typer.Option("--out", "-o", help="Output model folder (written when training ends).")] = Path("ckpt"),
         model: Annotated[str, typer.Option("--model", "-m", help="Base bi-encoder: alias (minilm), folder or hub id. Pooling and normalisation come from it.")] = "minilm",
         loss: Annotated[str, typer.Option("--loss", help="Loss: wasserstein (per-query OT, POT), ws2 (SyCL release), kl, kl+infonce, infonce.")] = "wasserstein",
         dataset: Annotated[Optional[str], typer.Option("--dataset", help="Real data instead of list files: a BEIR folder (corpus, queries, qrels/).")] = None,

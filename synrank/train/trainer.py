@@ -330,6 +330,10 @@ def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=la
     )
     for cb in (PrinterCallback, ProgressCallback):  # they print to stdout / draw tqdm; we log and draw our own
         trainer.remove_callback(cb)
+    for cb in list(trainer.callback_handler.callbacks):
+        # The model-card callback runs the model on dataset rows for "widget examples" behind a tqdm bar.
+        if type(cb).__name__.endswith("ModelCardCallback"):
+            trainer.remove_callback(cb)
 
     if resume_from is not None:
         step = int(resume_from.name.split("-", 1)[1])
