@@ -15,8 +15,10 @@ from synrank.compare.analysis import Comparison
 from synrank.compare.stats import TEST_LABELS
 from synrank.formats.io import atomic_write
 
-# Colour-blind-safe palette (Okabe & Ito); cycles past 8 systems.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+# Colour-blind-safe palette (Okabe & Ito, with grey for the yellow that is hard to see on white); past 8
+# systems the colours repeat with another line style.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#999999", "#000000")
+LINESTYLES = ("-", "--", ":", "-.")
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -70,7 +72,8 @@ def deltas_figure(cmp: Comparison):
             c = cmp.cells[s][m]
             colour = PALETTE[k % len(PALETTE)]
             label = f"{cmp.names[s]}: Δ {c.delta:+.4f}{'*' if c.significant else ''}  W/T/L {c.wins}/{c.ties}/{c.losses}"
-            ax.step(x, d, where="mid", color=colour, linewidth=1.6, label=label)
+            style = LINESTYLES[(k // len(PALETTE)) % len(LINESTYLES)]
+            ax.step(x, d, where="mid", color=colour, linestyle=style, linewidth=1.6, label=label)
             if len(others) == 1:
                 # One system: shade gains and losses so the balance is visible at a glance.
                 ax.fill_between(x, d, 0, where=d > 0, step="mid", color="#009E73", alpha=0.25, linewidth=0)
@@ -81,7 +84,7 @@ def deltas_figure(cmp: Comparison):
         ax.set_ylabel(f"Δ {cmp.metrics[m]}")
         ax.set_xlim(0.5, n + 0.5)
         ax.grid(True, axis="y", alpha=0.3)
-        ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+        ax.legend(loc="best", fontsize=8, framealpha=0.9)
     corr = "uncorrected" if cmp.settings.correction == "none" else f"{cmp.settings.correction.capitalize()}-corrected"
     fig.suptitle(
         f"Per-query differences to the baseline\n{TEST_LABELS[cmp.settings.test]}; * = significant at α = {cmp.settings.alpha:g} ({corr})",
