@@ -149,6 +149,11 @@ def test_cli_search_resumes_without_duplicates(cli, tmp_path):
     assert r.code == 0, r.stderr
     assert "resuming" in r.stderr
     assert out.read_text().splitlines() == full
+    # other settings never mix with what is there: the old output is discarded
+    r = cli("search", "--bm25", corpus, q, "--out", out, "--k", "1")
+    assert r.code == 0 and "discarding" in r.stderr
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(recs) == 3 and all(len(x["candidates"]) <= 1 for x in recs)
 
 
 @pytest.mark.parametrize(

@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
         Output records: {"query_id", "query", "candidates": [{"doc_id", "text", "score", "label"?}], "meta"}.
         """
         from synrank.errors import ConfigError
-        from synrank.formats.io import AppendJsonlWriter, iter_jsonl, write_jsonl
+        from synrank.formats.io import AppendJsonlWriter, atomic_write, iter_jsonl, write_jsonl
         from synrank.formats.manifest import make_manifest, manifest_path_for, write_manifest
         from synrank.runtime.progress import make_progress
         from synrank.runtime.seeding import set_seed, set_threads
@@ -155,8 +155,8 @@ def register(app: typer.Typer) -> None:
                 if scored_path.exists():
                     info(f"discarding {scored_path} (made with other inputs or teachers)" if not overwrite else f"--overwrite: discarding {scored_path}")
                     scored_path.unlink()
-            stamp_path.parent.mkdir(parents=True, exist_ok=True)
-            stamp_path.write_text(json.dumps(key), encoding="utf-8")
+            with atomic_write(stamp_path) as fh:
+                fh.write(json.dumps(key))
 
         teachers = []
         scored: list[dict] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -120,8 +122,19 @@ def register(app: typer.Typer) -> None:
                     progress.advance(task, len(part))
             write_trec_run(run, out, tag="synrank-" + engine["kind"])
         else:
-            if out is not None and overwrite and out.exists():
-                out.unlink()
+            if out is not None and out.exists():
+                # Resume only what the same engine and settings wrote: the manifest is written before searching.
+                mpath = manifest_path_for(out)
+                same = False
+                if mpath.exists():
+                    with contextlib.suppress(ValueError, OSError):
+                        old = json.loads(mpath.read_text(encoding="utf-8"))
+                        same = json.loads(json.dumps([old.get("model"), old.get("config")], default=str)) == json.loads(json.dumps([manifest["model"], manifest["config"]], default=str))
+                if overwrite or not same:
+                    info(f"--overwrite: starting {out} over" if overwrite else f"discarding {out} (written by another engine or settings)")
+                    out.unlink()
+            if out is not None:
+                write_manifest(manifest, manifest_path_for(out))
             with AppendJsonlWriter(out, key=lambda r: str(r.get("query_id")), fsync_every=chunk) as writer:
                 todo = [q for q in qrecs if q.query_id not in writer.done_keys]
                 if out is not None and len(todo) < len(qrecs):

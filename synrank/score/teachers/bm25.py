@@ -26,7 +26,7 @@ class BM25Teacher(Teacher):
         self.statistics = ""
 
     def prepare(self, queries: Sequence[str], doc_ids: Sequence[str], texts: Sequence[str]) -> None:
-        if self.corpus is not None:
+        if self.corpus is not None and str(self.corpus) != "-":  # stdin was consumed for the passage texts
             index = load_or_build_bm25(self.corpus, self.bm25_config, cache_root=self.cache_root, log=self.log)
             if all(d in index._row for d in doc_ids):
                 self.index, self.statistics = index, f"corpus {self.corpus}"
