@@ -287,6 +287,9 @@ def test_bad_options(cli, inputs, tmp_path):
     _one_error_line(cli("compare", js["bm25"], js["bm25-nostem"], "--alpha", "5"), "--alpha")
     _one_error_line(cli("compare", js["bm25"], js["bm25-nostem"], "--plot", tmp_path / "x.gif"), "--plot")
     assert not (tmp_path / "x.gif").exists()
+    before = js["bm25"].read_bytes()
+    _one_error_line(cli("compare", js["bm25"], js["bm25-nostem"], "-f", "json", "--out", js["bm25"]), "refusing to overwrite")
+    assert js["bm25"].read_bytes() == before
 
 
 def test_help_lists_every_option(cli):

@@ -127,6 +127,9 @@ def register(app: typer.Typer) -> None:
         for i, r in enumerate(resolved):
             if resolved.index(r) != i:
                 raise ConfigError(f"{inputs[i]} is given twice: each system must be a different file")
+        for opt, target in (("--out", out), ("--plot", plot), ("--plot-dist", plot_dist)):
+            if target is not None and str(target.resolve()) in resolved:
+                raise ConfigError(f"{opt} {target} is one of the inputs: refusing to overwrite it")
         names = [n.strip() for v in (name or []) for n in v.split(",") if n.strip()]
         if names and len(names) != len(inputs):
             raise ConfigError(f"--name gives {len(names)} names for {len(inputs)} inputs")
