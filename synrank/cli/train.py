@@ -68,6 +68,12 @@ def register(app: typer.Typer) -> None:
         from synrank.runtime import dist_info, set_threads
         from synrank.train import TrainConfig, train
 
+        dist = dist_info()
+        if threads <= 0 and dist.is_distributed:
+            # N processes on one machine would each take every core: share them out instead.
+            import os
+
+            threads = max(1, len(os.sched_getaffinity(0)) // dist.world_size)
         set_threads(threads)
         cfg = TrainConfig(
             out=out,
@@ -113,7 +119,7 @@ def register(app: typer.Typer) -> None:
             overwrite=overwrite,
             keep_checkpoints=keep_checkpoints,
         )
-        main = dist_info().is_main
+        main = dist.is_main
         result = train(cfg, info=info if main else (lambda m: None))
         if main:
             info(
