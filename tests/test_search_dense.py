@@ -67,3 +67,29 @@ def test_dense_search_trec_output(cli, tmp_path, dense_index):
 
     run = read_trec_run(out)
     assert set(run) == {"q1", "q2"} and all(len(v) == 5 for v in run.values())
+
+
+@pytest.mark.slow
+def test_dense_search_minilm_real_scifact_slice(cli, tmp_path, scifact_dir, minilm_path):
+    """`synrank index` + `synrank search` with the bundled all-MiniLM-L6-v2 on a 150-document SciFact slice:
+    a judged-relevant abstract is in the top 10 for at least 85% of 30 test claims."""
+    from synrank.formats import iter_corpus, read_qrels, read_queries
+
+    qrels = read_qrels(scifact_dir / "qrels" / "test.tsv")
+    queries = read_queries(scifact_dir)
+    qids = sorted(qrels)[:30]
+    judged = {d for q in qids for d in qrels[q]}
+    docs = [d for d in iter_corpus(scifact_dir) if d.doc_id in judged]
+    docs += [d for d in iter_corpus(scifact_dir) if d.doc_id not in judged][: 150 - len(docs)]
+    corpus = tmp_path / "slice.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": d.doc_id, "title": d.title, "text": d.text}) + "\n" for d in docs))
+    qfile = tmp_path / "q.tsv"
+    qfile.write_text("".join(f"{q}\t{queries[q]}\n" for q in qids))
+    idx = tmp_path / "idx"
+    assert cli("index", corpus, "--out", idx, "--model", "minilm").code == 0
+    out = tmp_path / "dense.jsonl"
+    r = cli("search", idx, qfile, "--k", "10", "--out", out)
+    assert r.code == 0, r.stderr
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    hit = [any(c["doc_id"] in qrels[rec["query_id"]] for c in rec["candidates"]) for rec in recs]
+    assert len(recs) == 30 and np.mean(hit) >= 0.85, np.mean(hit)
