@@ -97,7 +97,10 @@ def test_trec_run_round_trip(tmp_path):
     run = {"q1": {"d1": 2.5, "d2": 1.0}, "q2": {"d2": 0.25}}
     write_trec_run(run, tmp_path / "r.trec")
     assert read_trec_run(tmp_path / "r.trec") == run
-    assert (tmp_path / "r.trec").read_text().splitlines()[0] == "q1 Q0 d1 1 2.500000 synrank"
+    assert (tmp_path / "r.trec").read_text().splitlines()[0] == "q1 Q0 d1 1 2.5 synrank"
+    close = {"q": {"a": 0.1234567891, "b": 0.1234567892}}  # no ties introduced by rounding
+    write_trec_run(close, tmp_path / "c.trec")
+    assert read_trec_run(tmp_path / "c.trec") == close
 
 
 @pytest.mark.parametrize(

@@ -46,4 +46,6 @@ def write_trec_run(
             items = list(docs.items()) if isinstance(docs, Mapping) else list(docs)
             items.sort(key=lambda x: (-x[1], x[0]))
             for rank, (did, score) in enumerate(items, start=1):
-                fh.write(f"{qid} Q0 {did} {rank} {score:.6f} {tag}\n")
+                # Shortest repr that round-trips: rounding (e.g. to 6 decimals) would create ties, and
+                # trec_eval breaks ties by doc id, so re-scoring the file would change the metrics.
+                fh.write(f"{qid} Q0 {did} {rank} {float(score)!r} {tag}\n")
