@@ -88,3 +88,20 @@ def test_bad_records_name_file_and_line(tmp_path, line, needle):
     with pytest.raises(InputError) as exc:
         read_lists(p)
     assert needle in str(exc.value) and f"{p}:2" in str(exc.value)
+
+
+def test_score_lists_progress_counts_every_teacher_pair():
+    from synrank.score.lists import Candidate, QueryList
+    from synrank.score.pipeline import ScoreConfig, score_lists
+    from synrank.score.teachers.bm25 import BM25Teacher
+
+    lists = [
+        QueryList("1", "fox", [Candidate("a", "a red fox", rank=2), Candidate("b", "a loyal dog", rank=1)]),
+        QueryList("2", "dog", [Candidate("b", "a loyal dog", rank=1)]),
+    ]
+    seen: list[int] = []
+    recs = list(score_lists(lists, [BM25Teacher(), BM25Teacher()], ScoreConfig(chunk_queries=1), on_progress=seen.append))
+    assert sum(seen) == 6  # 3 pairs x 2 teachers
+    # the teacher, not the first-stage rank, orders the output: "fox" matches a, not b
+    assert [c["doc_id"] for c in recs[0]["candidates"]] == ["a", "b"]
+    assert recs[0]["candidates"][0]["rank"] == 2

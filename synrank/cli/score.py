@@ -175,7 +175,7 @@ def register(app: typer.Typer) -> None:
                 for t in teachers:
                     t.prepare(all_q, all_ids, all_t)
                 with make_progress("pairs") as progress:
-                    task = progress.add_task("score", total=sum(len(ql.candidates) for ql in todo))
+                    task = progress.add_task("score", total=sum(len(ql.candidates) for ql in todo) * len(teachers))
                     for rec in score_lists(todo, teachers, ScoreConfig(teacher_combine, chunk, not no_title), on_progress=lambda n: progress.advance(task, n)):
                         if scored_path is None:
                             scored.append(rec)

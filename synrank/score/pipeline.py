@@ -80,7 +80,8 @@ def score_lists(
     config: ScoreConfig,
     on_progress: Callable[[int], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Yield one scored record per list, in order, scoring ``config.chunk_queries`` lists per step."""
+    """Yield one scored record per list, in order, scoring ``config.chunk_queries`` lists per step.
+    ``on_progress(n)`` counts teacher-pair scorings (total = pairs x teachers) as batches finish."""
     if not teachers:
         raise ConfigError("at least one --teacher is needed")
     names = [t.name for t in teachers]
@@ -89,7 +90,7 @@ def score_lists(
         queries = [ql.query for ql in part for _c in ql.candidates]
         texts = [c.text or "" for ql in part for c in ql.candidates]
         ids = [c.doc_id for ql in part for c in ql.candidates]
-        per_teacher = [t.score(queries, texts, ids) for t in teachers]
+        per_teacher = [t.score(queries, texts, ids, on_progress=on_progress) for t in teachers]
         offset = 0
         for ql in part:
             n = len(ql.candidates)
@@ -97,8 +98,6 @@ def score_lists(
             combined = combine_teachers(raw, config.combine) if n else []
             offset += n
             yield _scored_record(ql, combined, raw, names)
-        if on_progress is not None:
-            on_progress(len(queries))
 
 
 def output_record(scored: dict[str, Any], teacher_names: list[str]) -> dict[str, Any]:

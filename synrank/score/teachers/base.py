@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +38,15 @@ class Teacher(ABC):
         """See every query and passage once before scoring (e.g. to build corpus statistics). Optional."""
 
     @abstractmethod
-    def score(self, queries: Sequence[str], texts: Sequence[str], doc_ids: Sequence[str]) -> np.ndarray:
-        """One float per pair ``(queries[i], texts[i])``; ``doc_ids[i]`` names the passage."""
+    def score(
+        self,
+        queries: Sequence[str],
+        texts: Sequence[str],
+        doc_ids: Sequence[str],
+        on_progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """One float per pair ``(queries[i], texts[i])``; ``doc_ids[i]`` names the passage.
+        ``on_progress(n)`` is called as pairs get done (model teachers: after every batch), n summing to len(queries)."""
 
     def info(self) -> dict[str, Any]:
         return {"kind": self.kind, "model": self.model_name}

@@ -6,7 +6,7 @@ fused candidate lists repeat passages across queries, so this is much less work 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,7 +46,9 @@ class BiEncoderTeacher(Teacher):
             emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         return emb
 
-    def score(self, queries: Sequence[str], texts: Sequence[str], doc_ids: Sequence[str]) -> np.ndarray:
+    def score(
+        self, queries: Sequence[str], texts: Sequence[str], doc_ids: Sequence[str], on_progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
         if not queries:
             return np.zeros(0, dtype=np.float32)
         uq = list(dict.fromkeys(queries))
@@ -68,6 +70,8 @@ class BiEncoderTeacher(Teacher):
         for i, (q, d, t) in enumerate(zip(queries, doc_ids, texts)):
             a, b = q_emb[q], d_emb[(d, t)]
             out[i] = -float(np.linalg.norm(a - b)) if sim == "euclidean" else float(a @ b)
+        if on_progress is not None:
+            on_progress(len(queries))
         return out
 
     def info(self) -> dict[str, Any]:

@@ -3,7 +3,7 @@ else of the pool of all passages being scored (e.g. generated documents, which n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,9 @@ class BM25Teacher(Teacher):
             why = "some passages are not in --corpus" if self.corpus is not None else "no --corpus"
             self.log(f"bm25 teacher: term statistics from the {self.statistics} ({why})")
 
-    def score(self, queries: Sequence[str], texts: Sequence[str], doc_ids: Sequence[str]) -> np.ndarray:
+    def score(
+        self, queries: Sequence[str], texts: Sequence[str], doc_ids: Sequence[str], on_progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
         if self.index is None:
             self.prepare(queries, doc_ids, texts)
         assert self.index is not None
@@ -50,6 +52,8 @@ class BM25Teacher(Teacher):
         for q, idx in groups.items():
             for i, s in zip(idx, self.index.score_pairs(q, [doc_ids[i] for i in idx])):
                 out[i] = s
+        if on_progress is not None:
+            on_progress(len(queries))
         return out
 
     def info(self) -> dict[str, Any]:

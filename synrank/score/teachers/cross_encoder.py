@@ -8,7 +8,7 @@ Scores are the model's own output (its configured activation, e.g. sigmoid for b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -60,7 +60,9 @@ class CrossEncoderTeacher(Teacher):
         scores = self.model.predict(list(pairs), batch_size=len(pairs), show_progress_bar=False, convert_to_numpy=True)
         return [float(s) for s in np.atleast_1d(scores)]
 
-    def score(self, queries: Sequence[str], texts: Sequence[str], doc_ids: Sequence[str]) -> np.ndarray:
+    def score(
+        self, queries: Sequence[str], texts: Sequence[str], doc_ids: Sequence[str], on_progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
         out = np.zeros(len(queries), dtype=np.float32)
         if not queries:
             return out
@@ -68,6 +70,8 @@ class CrossEncoderTeacher(Teacher):
         for batch in token_budget_batches(self._lengths(queries, texts), self.config.max_tokens, self.config.max_batch_size):
             for i, s in zip(batch, run_with_oom_backoff(self._predict, [pairs[i] for i in batch])):
                 out[i] = s
+            if on_progress is not None:
+                on_progress(len(batch))
         return out
 
     def info(self) -> dict[str, Any]:

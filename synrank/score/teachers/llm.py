@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -63,7 +63,9 @@ def judge_messages(query: str, passage: str, levels: int) -> list[dict[str, str]
 class LevelScorer(Protocol):
     """Next-token probabilities over level labels for chat prompts; rows sum to 1."""
 
-    def level_probabilities(self, prompts: Sequence[list[dict[str, str]]], labels: Sequence[str]) -> np.ndarray: ...
+    def level_probabilities(
+        self, prompts: Sequence[list[dict[str, str]]], labels: Sequence[str], on_progress: Callable[[int], None] | None = None
+    ) -> np.ndarray: ...
 
     def info(self) -> dict[str, Any]: ...
 
@@ -175,7 +177,9 @@ class TransformersLevelScorer:
         probs = torch.softmax(logits[:, label_ids], dim=-1)
         return list(probs.cpu().numpy())
 
-    def level_probabilities(self, prompts: Sequence[list[dict[str, str]]], labels: Sequence[str]) -> np.ndarray:
+    def level_probabilities(
+        self, prompts: Sequence[list[dict[str, str]]], labels: Sequence[str], on_progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
         ids = self.label_ids(labels)
         texts = [self.render(p) for p in prompts]
         lengths = [len(x) for x in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
@@ -184,6 +188,8 @@ class TransformersLevelScorer:
             rows = run_with_oom_backoff(lambda items: self._forward(items, ids), [texts[i] for i in batch])
             for i, row in zip(batch, rows):
                 out[i] = row
+            if on_progress is not None:
+                on_progress(len(batch))
         return out
 
     def info(self) -> dict[str, Any]:
@@ -199,12 +205,14 @@ class LLMJudgeTeacher(Teacher):
         self.levels = levels
         self.scorer: Any = scorer or TransformersLevelScorer(model, config)
 
-    def score(self, queries: Sequence[str], texts: Sequence[str], doc_ids: Sequence[str]) -> np.ndarray:
+    def score(
+        self, queries: Sequence[str], texts: Sequence[str], doc_ids: Sequence[str], on_progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
         if not queries:
             return np.zeros(0, dtype=np.float32)
         trunc = getattr(self.scorer, "truncate", lambda t: t)
         prompts = [judge_messages(q, trunc(t), self.levels) for q, t in zip(queries, texts)]
-        probs = self.scorer.level_probabilities(prompts, [str(i) for i in range(self.levels)])
+        probs = self.scorer.level_probabilities(prompts, [str(i) for i in range(self.levels)], on_progress)
         return (probs @ np.arange(self.levels, dtype=np.float64)).astype(np.float32)
 
     def info(self) -> dict[str, Any]:
