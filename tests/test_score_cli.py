@@ -190,6 +190,7 @@ def test_resume_and_refilter_without_rescoring(cli, data):
         ("trec_no_queries", "pass --queries"),
         ("missing_input", "missing.jsonl: file not found"),
         ("bad_fuse", "unknown --fuse"),
+        ("no_source_ids", "need a source_doc_id"),
     ],
 )
 def test_bad_input_one_line(cli, data, case, needle):
@@ -216,6 +217,11 @@ def test_bad_input_one_line(cli, data, case, needle):
         args = [tmp / "missing.jsonl", "--corpus", corpus]
     elif case == "bad_fuse":
         args += ["--fuse", "borda"]
+    elif case == "no_source_ids":
+        for rec in recs:
+            rec.pop("source_doc_id")
+        cands.write_text("".join(json.dumps(r) + "\n" for r in recs))
+        args += ["--require-source-top1"]
     out = tmp / "o.jsonl"
     r = cli("score", *args, "--out", out)
     assert r.code == 2, (r.code, r.stderr)

@@ -130,6 +130,8 @@ def register(app: typer.Typer) -> None:
         if queries is not None:
             qtexts = {q.query_id: q.text for q in read_query_records(queries)}
         lists = fuse_inputs([read_lists(p, qtexts) for p in inputs], method=fuse, k=rrf_k, depth=depth, top=top)
+        if filters.needs_source and not any(ql.source_doc_id for ql in lists):
+            raise ConfigError("--require-source-* filters need a source_doc_id per query (from `generate --task queries` via `search`); the inputs have none")
         n_from_corpus = attach_text(lists, corpus, use_title=not no_title)
         npairs = sum(len(ql.candidates) for ql in lists)
         info(f"{len(lists):,} queries, {npairs:,} pairs" + (f" ({n_from_corpus:,} passages from {corpus})" if n_from_corpus else ""))
