@@ -100,3 +100,13 @@ class CheckpointMarkerCallback(TrainerCallback):
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if folder.is_dir():
                 (folder / COMPLETE_MARKER).write_text(f"{state.global_step}\n")
+
+
+class SkipFinalCheckpointCallback(TrainerCallback):
+    """The trainer checkpoints after the last step; the finished model is written to the output folder
+    right after, so that checkpoint (model + optimizer state) would only cost time and disk."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= state.max_steps and state.global_step % max(1, int(args.save_steps)) != 0:
+            control.should_save = False
+        return control

@@ -20,7 +20,13 @@ from typing import Any
 
 from synrank.errors import ConfigError, InputError
 from synrank.formats import atomic_dir, atomic_write, make_manifest, write_manifest
-from synrank.train.callbacks import COMPLETE_MARKER, CheckpointMarkerCallback, JsonlLogCallback, RichProgressCallback
+from synrank.train.callbacks import (
+    COMPLETE_MARKER,
+    CheckpointMarkerCallback,
+    JsonlLogCallback,
+    RichProgressCallback,
+    SkipFinalCheckpointCallback,
+)
 from synrank.train.data import (
     SELECTIONS,
     TrainList,
@@ -321,7 +327,12 @@ def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=la
     trainer_cls = _trainer_class()
     trainer_cls.lr_floor = cfg.lr_floor
     log_path = state / LOG_NAME
-    callbacks = [CheckpointMarkerCallback(), JsonlLogCallback(log_path, cfg.batch_size * dist.world_size), RichProgressCallback()]
+    callbacks = [
+        CheckpointMarkerCallback(),
+        JsonlLogCallback(log_path, cfg.batch_size * dist.world_size),
+        RichProgressCallback(),
+        SkipFinalCheckpointCallback(),
+    ]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     callbacks.extend(extra_callbacks or [])
