@@ -20,6 +20,17 @@ from synrank.errors import InputError
 STDIN = "-"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# The modes open()/mkdir() would give (mkstemp/mkdtemp alone give 0o600/0o700, unreadable by a team).
+_FILE_MODE = 0o666 & ~_umask()
+_DIR_MODE = 0o777 & ~_umask()
+
+
 def display_name(path: str | Path) -> str:
     return "<stdin>" if str(path) == STDIN else str(path)
 
@@ -91,6 +102,7 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.fchmod(fd, _FILE_MODE)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
@@ -114,6 +126,7 @@ def atomic_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
         raise InputError("output folder exists and is not empty (pass --overwrite to replace it)", path=target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(tmp, _DIR_MODE)
     try:
         yield tmp
         if target.exists():
