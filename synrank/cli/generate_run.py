@@ -276,13 +276,14 @@ def run_generate(opts: GenerateOptions) -> None:
         for k in rejects_writer.done_keys:
             unit, _, slot = k.partition("\t")
             done.add(unit if isinstance(task, DocsTask) else slot)
+    skipped: list[int] = []  # passages already complete (queries task), counted as the generator passes them
     try:
         if isinstance(task, DocsTask):
             units = docs_units(queries, task, shard, done)
             done_inputs = sum(1 for qid, _ in queries if _in(qid, shard) and qid in done)
         else:
             docs_iter = docs_list if source == "-" else _limited(iter_corpus(source), opts.limit)
-            units = queries_units(docs_iter, task, shard, done)
+            units = queries_units(docs_iter, task, shard, done, on_skip=lambda: skipped.append(1))
             done_inputs = 0
         if done:
             info(f"resuming {opts.out}: {len(done)} records already done are skipped")
@@ -341,7 +342,7 @@ def run_generate(opts: GenerateOptions) -> None:
                 rejects_writer,
                 meta=meta,
                 chunk_prompts=chunk,
-                on_unit=lambda _u: progress.advance(bar),
+                on_unit=lambda _u: progress.advance(bar, 1 + _drain(skipped)),
             )
         gen_seconds = time.perf_counter() - t1
         backend.close()
@@ -361,6 +362,12 @@ def run_generate(opts: GenerateOptions) -> None:
         + (f" (see {rejects_path})" if rejects_path and stats["rejected"] else "")
         + f"; {stats['completion_tokens']} tokens in {gen_seconds:.1f}s ({rate:.1f} tokens/s)"
     )
+
+
+def _drain(items: list[int]) -> int:
+    n = len(items)
+    items.clear()
+    return n
 
 
 def _in(key: str, shard: tuple[int, int]) -> bool:

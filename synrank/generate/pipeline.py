@@ -47,14 +47,23 @@ def docs_units(queries: Iterable[tuple[str, str]], task: DocsTask, shard: tuple[
             yield Unit(qid, task.slots(qid, text), text)
 
 
-def queries_units(docs: Iterable[Document], task: QueriesTask, shard: tuple[int, int], done: set[str]) -> Iterator[Unit]:
-    """Resume is per query: a document half-done before a kill gets only its missing queries."""
+def queries_units(
+    docs: Iterable[Document],
+    task: QueriesTask,
+    shard: tuple[int, int],
+    done: set[str],
+    on_skip: Callable[[], None] | None = None,
+) -> Iterator[Unit]:
+    """Resume is per query: a document half-done before a kill gets only its missing queries.
+    ``on_skip`` is called for each document of the shard that is already complete (progress)."""
     for doc in docs:
         if not in_shard(doc.doc_id, shard):
             continue
         slots = [s for s in task.slots(doc) if s.slot_id not in done]
         if slots:
             yield Unit(doc.doc_id, slots, doc)
+        elif on_skip is not None:
+            on_skip()
 
 
 def _chunks(units: Iterable[Unit], chunk_prompts: int) -> Iterator[list[Unit]]:

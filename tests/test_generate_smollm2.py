@@ -1,0 +1,38 @@
+"""The bundled SmolLM2-135M-Instruct (GGUF, loaded offline) writing graded passages for real TREC DL
+2019 queries: the packaged prompt and its JSON prefix must give parseable answers from a real model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from test_llm_fixtures import read_jsonl
+
+
+@pytest.mark.slow
+def test_smollm2_graded_passages_for_real_queries(cli, smollm2_gguf, msmarco_dir, tmp_path):
+    lines = (msmarco_dir / "dl19-queries.tsv").read_text(encoding="utf-8").splitlines()[:2]
+    queries = tmp_path / "q.tsv"
+    queries.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "synth.jsonl"
+    r = cli("generate", "--levels", "4", "--max-new-tokens", "160", "--max-retries", "1", "--seed", "1",
+            str(queries), "--out", out)
+    assert r.code == 0, r.stderr
+    assert "tiny demo model" in r.stderr  # the default model says what it is
+    records = read_jsonl(out)
+    rejects_path = tmp_path / "synth.jsonl.rejects.jsonl"
+    rejects = read_jsonl(rejects_path) if rejects_path.exists() else []
+    passages = [d for rec in records for d in rec["documents"]]
+    # 2 queries x 4 levels: every slot is accounted for, and most parse from a 135M model.
+    assert len(passages) + len(rejects) == 8
+    assert len(passages) >= 6, json.dumps(rejects, indent=1)[:3000]
+    for rec in records:
+        assert rec["query"] in {line.split("\t")[1] for line in lines}
+        levels = [d["level"] for d in rec["documents"]]
+        assert levels == sorted(levels, reverse=True) and set(levels) <= {0, 1, 2, 3}
+        for d in rec["documents"]:
+            assert len(d["text"].split()) >= 10 and '"passage"' not in d["text"]
+    manifest = json.loads((tmp_path / "synth.jsonl.manifest.json").read_text())
+    assert manifest["backend"]["weights"].endswith(".gguf") and manifest["backend"]["dtype"] == "fp32"
+    assert manifest["stats"]["completion_tokens"] > 100
