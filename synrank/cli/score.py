@@ -193,6 +193,8 @@ def register(app: typer.Typer) -> None:
         write_jsonl(records, out)
         removed = ", ".join(f"{k}: {v:,}" for k, v in summary["removed"].items()) or "none"
         info(f"{summary['queries_in']:,} queries in, {summary['queries_out']:,} out; removed by filter: {removed}")
+        if summary["queries_in"] and not summary["queries_out"]:
+            info("warning: no query survived the filters; the output is empty (loosen --require-source-* or --drop-bottom-pct)")
         if out is not None:
             manifest = make_manifest(
                 "score",
