@@ -10,7 +10,7 @@ import pytest
 
 from test_llm_fixtures import queries_tsv, read_jsonl, text_docs_template, tiny_llama  # noqa: F401
 
-FAST = ("--max-new-tokens", "8", "--device", "cpu", "--dtype", "fp32", "--threads", "1")
+FAST = ("--max-new-tokens", "8", "--min-words", "1", "--device", "cpu", "--dtype", "fp32", "--threads", "1")
 
 
 def _gen(cli, tiny_llama, *args):

@@ -98,3 +98,12 @@ def test_done_queries_are_skipped():
     task = _task()
     units = list(docs_units([("q1", "a"), ("q2", "b"), ("q3", "c")], task, (0, 1), {"q2"}))
     assert [u.key for u in units] == ["q1", "q3"]
+
+
+def test_too_short_answers_are_retried_then_rejected():
+    script = {("q1", 1, 0): 'Goldfish."}', ("q1", 1, 1): 'Goldfish grow as long as they live, up to thirty centimetres."}', ("q1", 0, 0): 'Tax."}', ("q1", 0, 1): 'Tax."}'}
+    engine = SlotEngine(ScriptedBackend(script), SamplingConfig(seed=42), max_retries=1, min_words=5)
+    task = _task()
+    results = engine.run(task.slots("q1", "q1"))
+    assert results[0].text.startswith("Goldfish grow") and results[0].attempts == 2
+    assert results[1].text is None and results[1].reasons == ["too short (1 words, --min-words 5)"] * 2

@@ -21,7 +21,7 @@ def test_kill_9_then_resume(tiny_llama, text_docs_template, msmarco_dir, tmp_pat
     queries.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "synth.jsonl"
     cmd = [sys.executable, "-m", "synrank", "generate", "--model", str(tiny_llama), "--backend", "transformers",
-           "--template", str(text_docs_template), "--levels", "2", "--max-new-tokens", "32", "--chunk-size", "2",
+           "--template", str(text_docs_template), "--levels", "2", "--max-new-tokens", "32", "--min-words", "1", "--chunk-size", "2",
            "--device", "cpu", "--dtype", "fp32", "--threads", "1", str(queries), "--out", str(out)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -77,7 +77,7 @@ def test_generate_against_transformers_serve(cli, transformers_server, tiny_llam
     out = tmp_path / "synth.jsonl"
     r = cli("generate", "--backend", "openai", "--base-url", transformers_server, "--model", str(tiny_llama),
             "--api-key-env", "SYNRANK_TEST_KEY", "--template", text_docs_template, "--levels", "2", "--limit", "2",
-            "--max-new-tokens", "8", "--concurrency", "2", queries_tsv, "--out", out)
+            "--max-new-tokens", "8", "--min-words", "1", "--concurrency", "2", queries_tsv, "--out", out)
     assert r.code == 0, r.stderr
     records = read_jsonl(out)
     rejects = read_jsonl(tmp_path / "synth.jsonl.rejects.jsonl") if (tmp_path / "synth.jsonl.rejects.jsonl").exists() else []

@@ -64,6 +64,9 @@ def register(app: typer.Typer) -> None:
             float,
             typer.Option("--dedup-threshold", help="Similarity (difflib ratio on normalised text) at which two texts of one input are duplicates; 1 = exact only."),
         ] = 0.9,
+        min_words: Annotated[
+            int, typer.Option("--min-words", help="Shorter answers are rejected (and retried); -1 = per task (docs 10, queries 1).")
+        ] = -1,
         out: Annotated[
             Path | None, typer.Option("--out", "-o", help="Output JSONL, appended record by record; re-running resumes. Default: stdout.")
         ] = None,

@@ -14,6 +14,7 @@ from synrank.cli.common import info
 from synrank.errors import ConfigError, InputError
 
 MAX_NEW_TOKENS = {"docs": 200, "queries": 64}
+MIN_WORDS = {"docs": 10, "queries": 1}
 DEMO_NOTE = (
     "note: --model defaults to the bundled SmolLM2-135M-Instruct, a tiny demo model whose passages are weak; "
     "for real data pass e.g. --model Qwen/Qwen2.5-7B-Instruct --backend vllm (GPU) or --backend openai --base-url URL"
@@ -41,6 +42,7 @@ class GenerateOptions:
     max_new_tokens: int = 0
     max_retries: int = 2
     dedup_threshold: float = 0.9
+    min_words: int = -1
     out: Path | None = None
     rejects: Path | None = None
     overwrite: bool = False
@@ -242,6 +244,7 @@ def run_generate(opts: GenerateOptions) -> None:
         "sampling": sampling.as_dict(),
         "max_retries": opts.max_retries,
         "dedup_threshold": opts.dedup_threshold,
+        "min_words": opts.min_words if opts.min_words >= 0 else MIN_WORDS[opts.task],
     }
     if isinstance(task, DocsTask):
         config.update(levels=task.levels, docs_per_level=task.docs_per_level, level_definitions=task.definitions)
@@ -325,7 +328,10 @@ def run_generate(opts: GenerateOptions) -> None:
         manifest = make_manifest("generate", model=opts.model, config=config, backend=backend_info)
         if manifest_path is not None:
             write_manifest(manifest, manifest_path)
-        engine = SlotEngine(backend, sampling, max_retries=opts.max_retries, dedup_threshold=opts.dedup_threshold)
+        min_words = opts.min_words if opts.min_words >= 0 else MIN_WORDS[opts.task]
+        engine = SlotEngine(
+            backend, sampling, max_retries=opts.max_retries, dedup_threshold=opts.dedup_threshold, min_words=min_words
+        )
         chunk = opts.chunk_size or DEFAULT_CHUNK.get(backend_name, 64)
         if backend_name == "openai" and not opts.chunk_size:
             chunk = max(chunk, 4 * opts.concurrency)

@@ -55,8 +55,17 @@ def attempt_seed(base: int, slot_id: str, attempt: int) -> int:
 
 
 class SlotEngine:
-    def __init__(self, backend: LLMBackend, sampling: SamplingConfig, *, max_retries: int = 2, dedup_threshold: float = 0.9) -> None:
+    def __init__(
+        self,
+        backend: LLMBackend,
+        sampling: SamplingConfig,
+        *,
+        max_retries: int = 2,
+        dedup_threshold: float = 0.9,
+        min_words: int = 0,
+    ) -> None:
         self.backend = backend
+        self.min_words = min_words
         self.sampling = sampling
         self.max_retries = max(0, max_retries)
         self.dedup = DuplicateFilter(dedup_threshold)
@@ -83,6 +92,8 @@ class SlotEngine:
                 res.raw = raw
                 try:
                     text = parse_answer(slot.template.output, raw, truncated=comp.finish_reason == "length")
+                    if len(text.split()) < self.min_words:
+                        raise ParseFailure(f"too short ({len(text.split())} words, --min-words {self.min_words})")
                 except ParseFailure as exc:
                     res.reasons.append(exc.reason)
                     failed.append(slot)

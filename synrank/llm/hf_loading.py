@@ -116,5 +116,6 @@ def load_causal_lm(source: ModelSource, *, device: Any, dtype: Any, trust_remote
         raise ConfigError(f"cannot load model {source.name!r}: {msg}") from None
     model.to(device)
     model.eval()
-    torch.set_grad_enabled(False)
+    # Generation runs under torch.inference_mode(); grad mode is never switched off globally, because the
+    # same process may train afterwards (library use, the in-process CLI in tests).
     return model
