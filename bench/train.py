@@ -12,7 +12,7 @@ teacher scores), same model (minilm), batch, sequence length, steps and dtype fo
 Each runs in its own process; peak RSS comes from the kernel (wait4), steps/s from the training loop
 alone (model loading excluded). Prints one table with ratios to (a). Usage:
 
-    python bench/train.py [--steps 8] [--batch-size 8] [--max-seq-length 128]
+    python bench/train.py [--steps 8] [--batch-size 8] [--max-seq-length 128] [--runs abcde]
 """
 
 from __future__ import annotations
@@ -108,6 +108,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--group-size", type=int, default=4)
     ap.add_argument("--max-seq-length", type=int, default=128)
+    ap.add_argument("--runs", default="abcde", help="which runs to do (ratios need a and b)")
     a = ap.parse_args()
     if not SCIFACT.exists():
         sys.exit(f"bench/train.py: {SCIFACT} is missing (expected ../shared/datasets/scifact beside the repo)")
@@ -126,6 +127,7 @@ def main() -> None:
         ("e", "infonce, 4x batch, mini-batch", ["--loss", "infonce", "--batch-size", str(4 * a.batch_size), "--mini-batch-size", str(a.batch_size)], 4 * a.batch_size),
     ]
     rows = []
+    configs = [c for c in configs if c[0] in a.runs or c[0] in "ab"]
     for key, name, extra, batch in configs:
         if key == "a":
             out, rss = run_measured(extra)
