@@ -6,12 +6,12 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from synrank.cli.common import info
-from synrank.errors import ConfigError, InputError
+from synrank.errors import ConfigError
 
 MAX_NEW_TOKENS = {"docs": 200, "queries": 64}
 MIN_WORDS = {"docs": 10, "queries": 1}

@@ -98,7 +98,6 @@ def _quiet_gguf_conversion() -> Iterator[None]:
 
 
 def load_causal_lm(source: ModelSource, *, device: Any, dtype: Any, trust_remote_code: bool = False) -> Any:
-    import torch
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
