@@ -66,7 +66,7 @@ def test_level_definitions_and_specs():
     assert parse_teacher_spec("bm25") == ("bm25", "")
     with pytest.raises(ConfigError):
         parse_teacher_spec("colbert:x")
-    with pytest.raises(ConfigError, match="not an LLM"):
+    with pytest.raises(ConfigError, match="not a text generator"):
         make_teacher("llm:minilm")
 
 

@@ -14,10 +14,7 @@ Any backend that returns log-probabilities of the next token for a prompt can im
 
 from __future__ import annotations
 
-import contextlib
-import functools
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -70,75 +67,27 @@ class LevelScorer(Protocol):
     def info(self) -> dict[str, Any]: ...
 
 
-def _model_location(name: str) -> tuple[str, str | None]:
-    """(folder or hub id, gguf file name or None) for an alias, a .gguf file, a folder or a hub id."""
-    from synrank.models import ALIASES, alias_path, resolve_model_name
-
-    if name in ALIASES:
-        if ALIASES[name].kind != "llm":
-            raise ConfigError(f"{name!r} is a {ALIASES[name].kind}, not an LLM")
-        p = alias_path(name)
-        return str(p.parent), p.name
-    p = Path(name).expanduser()
-    if p.suffix == ".gguf":
-        if not p.exists():
-            raise ConfigError(f"GGUF file {name!r} does not exist")
-        return str(p.resolve().parent), p.name
-    return resolve_model_name(name), None
-
-
-@contextlib.contextmanager
-def _quiet_gguf_loader() -> Iterator[None]:
-    """transformers' GGUF loader draws a tqdm bar per tensor, which ignores its progress-bar switch;
-    silence it while loading so stderr keeps our one progress bar. Restored afterwards."""
-    try:
-        from transformers import modeling_gguf_pytorch_utils as gguf_utils
-    except ImportError:  # pragma: no cover - older/newer transformers without this module
-        yield
-        return
-    original = getattr(gguf_utils, "tqdm", None)
-    if original is None:
-        yield
-        return
-    gguf_utils.tqdm = functools.partial(original, disable=True)
-    try:
-        yield
-    finally:
-        gguf_utils.tqdm = original
-
-
 class TransformersLevelScorer:
     """A causal LM run with transformers: one forward pass per prompt batch, left-padded, token budgeted."""
 
     def __init__(self, model: str, config: TeacherConfig | None = None, *, passage_tokens: int = 384) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+        # The same loading code as the generate backends: alias, .gguf file, folder or hub id.
+        from synrank.llm.hf_loading import load_causal_lm, load_tokenizer, resolve_model_source
+
         self.model_name = model
         self.config = config or TeacherConfig()
         self.device = resolve_device(self.config.device)
         self.dtype = resolve_dtype(self.config.dtype, self.device)
         self.passage_tokens = passage_tokens
-        where, gguf = _model_location(model)
-        if gguf and (self.config.dtype or "auto") == "auto":
+        source = resolve_model_source(model)
+        if source.is_gguf and (self.config.dtype or "auto") == "auto":
             # transformers keeps GGUF weights packed and computes in fp32; asking for bf16 only adds casts.
             self.dtype = torch.float32
-        kwargs: dict[str, Any] = {"trust_remote_code": self.config.trust_remote_code}
-        if gguf:
-            kwargs["gguf_file"] = gguf
-        try:
-            with _quiet_gguf_loader():
-                self.tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
-                self.model = AutoModelForCausalLM.from_pretrained(where, dtype=self.dtype, **kwargs)
-        except OSError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"cannot load LLM {model!r}: {first}") from None
-        self.model.to(self.device).eval()
-        self.tokenizer.padding_side = "left"  # the last position is then every prompt's next token
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        trust = self.config.trust_remote_code
+        self.tokenizer = load_tokenizer(source, trust_remote_code=trust)  # left padding: last position = next token
+        self.model = load_causal_lm(source, device=self.device, dtype=self.dtype, trust_remote_code=trust)
         self._torch = torch
 
     def label_ids(self, labels: Sequence[str]) -> list[int]:
