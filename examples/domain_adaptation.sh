@@ -55,7 +55,7 @@ synrank score "$WORK/dense.jsonl" "$WORK/bm25.jsonl" --corpus "$CORPUS" --fuse r
 train() {  # train LOSS OUT extra-args...
   local loss="$1" out="$2"; shift 2
   [ -f "$out/manifest.json" ] && return 0
-  synrank train "$WORK/lists.jsonl" --model "$BASE" --loss "$loss" --group-size "$GROUP" --selection top \
+  synrank train "$WORK/lists.jsonl" --model "$BASE" --loss "$loss" --group-size "$GROUP" --drop-unusable --selection top \
     --batch-size "$BATCH" --lr "$LR" --epochs "$EPOCHS" --max-steps "$STEPS" --seed "$SEED" --out "$out" "$@"
 }
 step "5. train: kl+infonce (the paper's loss) and infonce only, on the same lists"

@@ -7,13 +7,14 @@
 # EVAL_DIR: a BEIR folder for zero-shot evaluation, e.g. ../shared/datasets/scifact.
 # Steps: 4-level graded passages per query -> train wasserstein (per-query OT), ws2 (the SyCL release's
 # loss) and infonce (binary: level >= 2 positive) on the same documents -> index + eval zero-shot -> compare.
+# Queries that lost passages to generation rejects and have fewer than GROUP left are skipped (--drop-unusable).
 # Sizes and models are variables (defaults: bundled models on the CPU). SIZE=tiny is the CI smoke size.
 set -euo pipefail
 QUERIES="${1:?usage: $0 QUERIES EVAL_DIR}"
 EVAL_DIR="${2:?usage: $0 QUERIES EVAL_DIR}"
 SIZE="${SIZE:-small}"
 case "$SIZE" in
-  tiny)  N_QUERIES="${N_QUERIES:-2}";    STEPS="${STEPS:-2}";  BATCH="${BATCH:-2}"; MAX_NEW="${MAX_NEW:-96}" ;;
+  tiny)  N_QUERIES="${N_QUERIES:-3}";    GROUP="${GROUP:-3}";    STEPS="${STEPS:-2}";  BATCH="${BATCH:-2}"; MAX_NEW="${MAX_NEW:-96}" ;;
   small) N_QUERIES="${N_QUERIES:-200}";  STEPS="${STEPS:--1}"; BATCH="${BATCH:-16}"; MAX_NEW="${MAX_NEW:-256}" ;;
   full)  N_QUERIES="${N_QUERIES:-5000}"; STEPS="${STEPS:--1}"; BATCH="${BATCH:-32}"; MAX_NEW="${MAX_NEW:-384}" ;;
   *) echo "$0: SIZE must be tiny, small or full" >&2; exit 2 ;;
@@ -25,6 +26,7 @@ BASE="${BASE:-minilm}"          # SyCL used facebook/contriever (mean pooling, d
 EVAL_SPLIT="${EVAL_SPLIT:-test}"
 SEED="${SEED:-42}"
 LR="${LR:-1e-5}"                # SyCL: lr 1e-5, 1 epoch, 4 passages per query
+GROUP="${GROUP:-4}"
 mkdir -p "$WORK"
 step() { echo "== $*" >&2; }
 
@@ -35,7 +37,7 @@ synrank generate --task docs --levels 4 --docs-per-level 1 --limit "$N_QUERIES" 
 train() {  # train LOSS OUT extra-args...
   local loss="$1" out="$2"; shift 2
   [ -f "$out/manifest.json" ] && return 0
-  synrank train "$WORK/synth.jsonl" --model "$BASE" --loss "$loss" --group-size 4 --batch-size "$BATCH" \
+  synrank train "$WORK/synth.jsonl" --model "$BASE" --loss "$loss" --group-size "$GROUP" --drop-unusable --batch-size "$BATCH" \
     --lr "$LR" --epochs 1 --max-steps "$STEPS" --seed "$SEED" --out "$out" "$@"
 }
 step "2. train wasserstein, ws2 and infonce (level >= 2 positive) on the same documents"

@@ -157,3 +157,32 @@ def test_minilm_trained_on_real_data_is_indexable(tmp_path, cli, scifact_dir):
     r = cli("index", corpus, "--model", out, "--out", tmp_path / "idx")
     assert r.code == 0, r.stderr
     assert (tmp_path / "idx").is_dir()
+
+
+def test_drop_unusable_skips_short_lists_and_lists_without_positive(tmp_path, cli, tiny_bi_encoder):
+    """Generated lists that lost passages to rejects: --drop-unusable trains on the rest and says how many it skipped."""
+    src = write_synth(tmp_path / "s.jsonl", n=8)
+    records = [json.loads(line) for line in src.read_text().splitlines()]
+    records[1]["documents"] = records[1]["documents"][:2]
+    records[5]["documents"] = records[5]["documents"][:3]
+    src.write_text("".join(json.dumps(r) + "\n" for r in records))
+    r = cli("train", src, "--model", tiny_bi_encoder, "--loss", "wasserstein", "--out", tmp_path / "a", *COMMON)
+    assert "fewer than --group-size 4" in _one_error_line(r)
+    r = cli("train", src, "--model", tiny_bi_encoder, "--loss", "wasserstein", "--drop-unusable", "--out", tmp_path / "b", *COMMON)
+    assert r.code == 0, r.stderr
+    assert "--drop-unusable skipped 2 of 8 lists" in r.stderr
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["data"]["train_queries"] == 6
+    records[2]["documents"] = [d for d in records[2]["documents"] if d["level"] < 2]
+    records[2]["documents"] += [dict(records[2]["documents"][0], doc_id=f"extra{i}", level=0) for i in range(3)]
+    src.write_text("".join(json.dumps(r) + "\n" for r in records))
+    args = ("--loss", "infonce", "--positive-min-level", "2", *COMMON)
+    r = cli("train", src, "--model", tiny_bi_encoder, "--out", tmp_path / "d", *args)
+    assert "has no positive for infonce" in _one_error_line(r)
+    r = cli("train", src, "--model", tiny_bi_encoder, "--drop-unusable", "--out", tmp_path / "e", *args)
+    assert r.code == 0, r.stderr
+    assert "--drop-unusable skipped 3 of 8 lists" in r.stderr
+    for rec in records:
+        rec["documents"] = rec["documents"][:1]
+    src.write_text("".join(json.dumps(r) + "\n" for r in records))
+    r = cli("train", src, "--model", tiny_bi_encoder, "--loss", "wasserstein", "--drop-unusable", "--out", tmp_path / "c", *COMMON)
+    assert "no list has at least --group-size 4 passages" in _one_error_line(r)

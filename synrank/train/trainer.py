@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ class TrainConfig:
     negatives: str | None = None
     # lists
     group_size: int = 4
+    drop_unusable: bool = False  # skip lists that cannot form a group (too short, no infonce positive)
     selection: str = "random"
     target: str = "auto"
     positive_min_level: float | None = None
@@ -133,7 +135,7 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError("--lr-floor is a fraction of the peak learning rate, in [0, 1]")
 
 
-def load_lists(cfg: TrainConfig) -> list[TrainList]:
+def load_lists(cfg: TrainConfig, info: Callable[[str], None] = lambda msg: None) -> list[TrainList]:
     if cfg.dataset:
         from synrank.train.real import build_real_lists
 
@@ -142,6 +144,22 @@ def load_lists(cfg: TrainConfig) -> list[TrainList]:
         )
     else:
         lists = read_train_lists(cfg.inputs, target=cfg.target)
+    if cfg.drop_unusable:
+        # Generated lists lose passages to parse/duplicate rejects, so some fall below the group size
+        # or lose every passage that would be InfoNCE's positive.
+        minimum = cfg.positive_min_level if cfg.loss == "infonce" else None
+        kept = [
+            lst for lst in lists if len(lst.texts) >= cfg.group_size and (minimum is None or max(lst.targets) >= minimum)
+        ]
+        if not kept:
+            raise InputError(
+                f"no list has at least --group-size {cfg.group_size} passages"
+                + (f" and a positive (>= {minimum:g})" if minimum is not None else ""),
+                path=cfg.inputs[0] if cfg.inputs else None,
+            )
+        if len(kept) < len(lists):
+            info(f"note: --drop-unusable skipped {len(lists) - len(kept)} of {len(lists)} lists (too short or no positive)")
+        lists = kept
     if cfg.loss == "infonce":
         check_positives(lists, cfg.positive_min_level)
     return lists
@@ -259,7 +277,7 @@ def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=la
     barrier()
 
     set_seed(cfg.seed)
-    lists = load_lists(cfg)
+    lists = load_lists(cfg, info)
     train_lists, dev_lists = split_dev(lists, cfg.eval_split, cfg.seed)
     kind = train_lists[0].kind
     if cfg.loss in ("kl", "kl+infonce") and kind != "teacher":
