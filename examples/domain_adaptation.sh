@@ -9,16 +9,17 @@
 # lists) -> index -> eval -> compare against the base model. Intermediate files stay in $WORK; each step is
 # skipped when its output is complete, and the generate/search/score steps resume inside themselves.
 #
-# Sizes and models are variables (defaults: bundled models on the CPU). SIZE=tiny is the CI smoke size.
+# Sizes and models are variables (defaults: bundled models on the CPU). SIZE=tiny is the CI smoke size, SIZE=demo what `make demo` runs.
 # Paper scale on a GPU: see docs/recipes.md.
 set -euo pipefail
 CORPUS="${1:?usage: $0 CORPUS_DIR (a BEIR folder)}"
 SIZE="${SIZE:-small}"
 case "$SIZE" in
   tiny)  N_PASSAGES="${N_PASSAGES:-4}";   TYPES="${TYPES:-title,keywords}";              STEPS="${STEPS:-2}";  BATCH="${BATCH:-4}"; MAX_NEW="${MAX_NEW:-24}"; FILTERS="${FILTERS-}" ;;
+  demo)  N_PASSAGES="${N_PASSAGES:-24}";  TYPES="${TYPES:-title,keywords}";              STEPS="${STEPS:--1}"; BATCH="${BATCH:-8}"; MAX_NEW="${MAX_NEW:-32}" ;;
   small) N_PASSAGES="${N_PASSAGES:-300}"; TYPES="${TYPES:-question,claim,keywords,title}"; STEPS="${STEPS:--1}"; BATCH="${BATCH:-16}"; MAX_NEW="${MAX_NEW:-64}" ;;
   full)  N_PASSAGES="${N_PASSAGES:-5000}"; TYPES="${TYPES:-question,claim,keywords,title,search}"; STEPS="${STEPS:--1}"; BATCH="${BATCH:-64}"; MAX_NEW="${MAX_NEW:-64}" ;;
-  *) echo "$0: SIZE must be tiny, small or full" >&2; exit 2 ;;
+  *) echo "$0: SIZE must be tiny, demo, small or full" >&2; exit 2 ;;
 esac
 WORK="${WORK:-runs/domain_adaptation-$SIZE}"
 GEN_MODEL="${GEN_MODEL:-smollm2}"           # e.g. meta-llama/Llama-3.1-8B-Instruct with BACKEND=vllm
@@ -26,7 +27,11 @@ BACKEND="${BACKEND:-auto}"
 BASE="${BASE:-minilm}"                     # the student: e.g. BAAI/bge-base-en-v1.5
 TEACHERS="${TEACHERS:-bi-encoder:$BASE bm25}"   # e.g. cross-encoder:BAAI/bge-reranker-v2-m3
 EVAL_SPLIT="${EVAL_SPLIT:-test}"
-SEED="${SEED:-42}"
+SEED="${SEED:-42}"                         # data: generation, candidates, teacher lists
+SEEDS="${SEEDS:-$SEED}"                    # training seeds, e.g. "42 43": one model per seed and loss
+SHARDS="${SHARDS:-1}"                      # generation processes run side by side (CPU: 2 x 1 thread beats 1 x 2)
+GEN_ARGS="${GEN_ARGS:-}"                   # extra generate options, e.g. "--base-url http://127.0.0.1:8080/v1 --concurrency 4"
+TRAIN_ARGS="${TRAIN_ARGS:-}"               # extra train options, e.g. "--eval-split 0.1" or "--max-seq-length 256"
 LR="${LR:-2e-5}"
 EPOCHS="${EPOCHS:-1}"
 LIST_SIZE="${LIST_SIZE:-20}"
@@ -38,8 +43,19 @@ step() { echo "== $*" >&2; }
 teacher_args=(); for t in $TEACHERS; do teacher_args+=(--teacher "$t"); done
 
 step "1. synthetic queries ($TYPES) for the first $N_PASSAGES passages with $GEN_MODEL"
-synrank generate --task queries --types "$TYPES" --per-doc 1 --limit "$N_PASSAGES" \
-  --model "$GEN_MODEL" --backend "$BACKEND" --max-new-tokens "$MAX_NEW" --seed "$SEED" "$CORPUS" --out "$WORK/queries.jsonl"
+gen() {  # gen OUT extra-args...
+  local out="$1"; shift
+  synrank generate --task queries --types "$TYPES" --per-doc 1 --limit "$N_PASSAGES" --model "$GEN_MODEL" --backend "$BACKEND" \
+    --max-new-tokens "$MAX_NEW" --seed "$SEED" $GEN_ARGS "$CORPUS" --out "$out" "$@"
+}
+if [ "$SHARDS" -le 1 ]; then
+  gen "$WORK/queries.jsonl"
+elif [ ! -f "$WORK/queries.jsonl" ]; then
+  pids=(); for ((i = 0; i < SHARDS; i++)); do gen "$WORK/queries.shard$i.jsonl" --shard "$i/$SHARDS" --threads 1 & pids+=($!); done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  synrank generate --merge "$WORK"/queries.shard*.jsonl.rejects.jsonl --out "$WORK/queries.jsonl.rejects.jsonl"
+  synrank generate --merge $(ls "$WORK"/queries.shard*.jsonl | grep -v rejects) --out "$WORK/queries.jsonl"
+fi
 
 step "2. index the corpus with the base model $BASE"
 [ -f "$WORK/idx-base/manifest.json" ] || synrank index "$CORPUS" --model "$BASE" --out "$WORK/idx-base"
@@ -52,27 +68,29 @@ step "4. fuse with RRF, score with the teacher(s) ($TEACHERS), apply the paper's
 synrank score "$WORK/dense.jsonl" "$WORK/bm25.jsonl" --corpus "$CORPUS" --fuse rrf "${teacher_args[@]}" \
   --list-size "$LIST_SIZE" $FILTERS --normalize pct-minmax --seed "$SEED" --out "$WORK/lists.jsonl"
 
-train() {  # train LOSS OUT extra-args...
-  local loss="$1" out="$2"; shift 2
+train() {  # train LOSS OUT SEED
+  local loss="$1" out="$2" seed="$3"
   [ -f "$out/manifest.json" ] && return 0
   synrank train "$WORK/lists.jsonl" --model "$BASE" --loss "$loss" --group-size "$GROUP" --drop-unusable --selection top \
-    --batch-size "$BATCH" --lr "$LR" --epochs "$EPOCHS" --max-steps "$STEPS" --seed "$SEED" --out "$out" "$@"
+    --batch-size "$BATCH" --lr "$LR" --epochs "$EPOCHS" --max-steps "$STEPS" --seed "$seed" $TRAIN_ARGS --out "$out"
 }
-step "5. train: kl+infonce (the paper's loss) and infonce only, on the same lists"
-train kl+infonce "$WORK/ckpt-kd"
-train infonce "$WORK/ckpt-nce"
-
-step "6. index + eval the base and both trained models on $CORPUS ($EVAL_SPLIT)"
-for name in kd nce; do
-  [ -f "$WORK/idx-$name/manifest.json" ] || synrank index "$CORPUS" --model "$WORK/ckpt-$name" --out "$WORK/idx-$name"
+step "5. train: kl+infonce (the paper's loss) and infonce only, on the same lists (seeds: $SEEDS)"
+for seed in $SEEDS; do
+  train kl+infonce "$WORK/ckpt-kd-s$seed" "$seed"
+  train infonce "$WORK/ckpt-nce-s$seed" "$seed"
 done
-for name in base kd nce; do
-  synrank eval "$WORK/idx-$name" --dataset "$CORPUS" --split "$EVAL_SPLIT" \
-    --out "$WORK/eval-$name.json" --run-out "$WORK/run-$name.trec"
+
+step "6. index + eval the base and the trained models on $CORPUS ($EVAL_SPLIT)"
+names=(base); labels=(base)
+for seed in $SEEDS; do names+=("kd-s$seed" "nce-s$seed"); labels+=("kl+infonce-s$seed" "infonce-s$seed"); done
+for name in "${names[@]}"; do
+  [ "$name" = base ] || [ -f "$WORK/idx-$name/manifest.json" ] || synrank index "$CORPUS" --model "$WORK/ckpt-$name" --out "$WORK/idx-$name"
+  synrank eval "$WORK/idx-$name" --dataset "$CORPUS" --split "$EVAL_SPLIT" --out "$WORK/eval-$name.json" --run-out "$WORK/run-$name.trec"
 done
 
 step "7. compare against the base model (paired t-test, Holm correction)"
-synrank compare "$WORK/eval-base.json" "$WORK/eval-kd.json" "$WORK/eval-nce.json" --name base --name kl+infonce --name infonce \
-  --baseline base --correction holm --plot "$WORK/deltas.png" --format markdown --out "$WORK/compare.md"
+evals=(); for name in "${names[@]}"; do evals+=("$WORK/eval-$name.json"); done
+synrank compare "${evals[@]}" --name "$(IFS=,; echo "${labels[*]}")" --baseline base --correction holm \
+  --plot "$WORK/deltas.png" --format markdown --out "$WORK/compare.md"
 cat "$WORK/compare.md"
 step "done: files in $WORK (delta plot: $WORK/deltas.png)"

@@ -24,39 +24,56 @@ GEN_MODEL="${GEN_MODEL:-smollm2}"
 BACKEND="${BACKEND:-auto}"
 BASE="${BASE:-minilm}"          # SyCL used facebook/contriever (mean pooling, dot product)
 EVAL_SPLIT="${EVAL_SPLIT:-test}"
-SEED="${SEED:-42}"
+SEED="${SEED:-42}"              # data: generation
+SEEDS="${SEEDS:-$SEED}"         # training seeds, e.g. "42 43": one model per seed and loss
+SHARDS="${SHARDS:-1}"           # generation processes run side by side (CPU: 2 x 1 thread beats 1 x 2)
+GEN_ARGS="${GEN_ARGS:-}"        # extra generate options, e.g. "--base-url http://127.0.0.1:8080/v1 --concurrency 4"
+TRAIN_ARGS="${TRAIN_ARGS:-}"    # extra train options, e.g. "--eval-split 0.1"
 LR="${LR:-1e-5}"                # SyCL: lr 1e-5, 1 epoch, 4 passages per query
 GROUP="${GROUP:-4}"
 mkdir -p "$WORK"
 step() { echo "== $*" >&2; }
 
 step "1. graded documents (4 levels, TREC DL scale) for the first $N_QUERIES queries with $GEN_MODEL"
-synrank generate --task docs --levels 4 --docs-per-level 1 --limit "$N_QUERIES" --model "$GEN_MODEL" \
-  --backend "$BACKEND" --max-new-tokens "$MAX_NEW" --seed "$SEED" "$QUERIES" --out "$WORK/synth.jsonl"
+gen() {  # gen OUT extra-args...
+  local out="$1"; shift
+  synrank generate --task docs --levels 4 --docs-per-level 1 --limit "$N_QUERIES" --model "$GEN_MODEL" \
+    --backend "$BACKEND" --max-new-tokens "$MAX_NEW" --seed "$SEED" $GEN_ARGS "$QUERIES" --out "$out" "$@"
+}
+if [ "$SHARDS" -le 1 ]; then
+  gen "$WORK/synth.jsonl"
+elif [ ! -f "$WORK/synth.jsonl" ]; then
+  pids=(); for ((i = 0; i < SHARDS; i++)); do gen "$WORK/synth.shard$i.jsonl" --shard "$i/$SHARDS" --threads 1 & pids+=($!); done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  synrank generate --merge "$WORK"/synth.shard*.jsonl.rejects.jsonl --out "$WORK/synth.jsonl.rejects.jsonl"
+  synrank generate --merge $(ls "$WORK"/synth.shard*.jsonl | grep -v rejects) --out "$WORK/synth.jsonl"
+fi
 
-train() {  # train LOSS OUT extra-args...
-  local loss="$1" out="$2"; shift 2
+train() {  # train LOSS OUT SEED extra-args...
+  local loss="$1" out="$2" seed="$3"; shift 3
   [ -f "$out/manifest.json" ] && return 0
   synrank train "$WORK/synth.jsonl" --model "$BASE" --loss "$loss" --group-size "$GROUP" --drop-unusable --batch-size "$BATCH" \
-    --lr "$LR" --epochs 1 --max-steps "$STEPS" --seed "$SEED" --out "$out" "$@"
+    --lr "$LR" --epochs 1 --max-steps "$STEPS" --seed "$seed" $TRAIN_ARGS --out "$out" "$@"
 }
-step "2. train wasserstein, ws2 and infonce (level >= 2 positive) on the same documents"
-train wasserstein "$WORK/ckpt-wasserstein"
-train ws2 "$WORK/ckpt-ws2"
-train infonce "$WORK/ckpt-infonce" --positive-min-level 2
+step "2. train wasserstein, ws2 and infonce (level >= 2 positive) on the same documents (seeds: $SEEDS)"
+names=(base); labels=(base)
+for seed in $SEEDS; do
+  train wasserstein "$WORK/ckpt-wasserstein-s$seed" "$seed"
+  train ws2 "$WORK/ckpt-ws2-s$seed" "$seed"
+  train infonce "$WORK/ckpt-infonce-s$seed" "$seed" --positive-min-level 2
+  for loss in wasserstein ws2 infonce; do names+=("$loss-s$seed"); labels+=("$loss-s$seed"); done
+done
 
 step "3. zero-shot index + eval on $EVAL_DIR ($EVAL_SPLIT)"
 [ -f "$WORK/idx-base/manifest.json" ] || synrank index "$EVAL_DIR" --model "$BASE" --out "$WORK/idx-base"
-for name in wasserstein ws2 infonce; do
-  [ -f "$WORK/idx-$name/manifest.json" ] || synrank index "$EVAL_DIR" --model "$WORK/ckpt-$name" --out "$WORK/idx-$name"
-done
-for name in base wasserstein ws2 infonce; do
+for name in "${names[@]}"; do
+  [ "$name" = base ] || [ -f "$WORK/idx-$name/manifest.json" ] || synrank index "$EVAL_DIR" --model "$WORK/ckpt-$name" --out "$WORK/idx-$name"
   synrank eval "$WORK/idx-$name" --dataset "$EVAL_DIR" --split "$EVAL_SPLIT" --out "$WORK/eval-$name.json" --run-out "$WORK/run-$name.trec"
 done
 
 step "4. compare against the base model"
-synrank compare "$WORK/eval-base.json" "$WORK/eval-wasserstein.json" "$WORK/eval-ws2.json" "$WORK/eval-infonce.json" \
-  --name base --name wasserstein --name ws2 --name infonce --baseline base --correction holm \
+evals=(); for name in "${names[@]}"; do evals+=("$WORK/eval-$name.json"); done
+synrank compare "${evals[@]}" --name "$(IFS=,; echo "${labels[*]}")" --baseline base --correction holm \
   --plot "$WORK/deltas.png" --format markdown --out "$WORK/compare.md"
 cat "$WORK/compare.md"
 step "done: files in $WORK"

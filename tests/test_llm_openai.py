@@ -211,3 +211,29 @@ def test_cli_parses_server_json_and_keeps_order(cli, scripted_server, queries_ts
             assert d["text"].startswith(f"answer to Query: {rec['query']}: ")
     # No prefill over HTTP: the last message is the user's.
     assert all(s["body"]["messages"][-1]["role"] == "user" for s in handler.seen)
+
+
+def _continuation(text: str) -> dict:
+    return {"choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}], "usage": {}}
+
+
+def test_prefill_sends_the_prefix_and_parses_the_continuation(cli, scripted_server, queries_tsv, tmp_path):
+    """--prefill: the template's response prefix goes as a final assistant turn (continue_final_message for
+    vLLM); the server answers only the continuation, and the engine joins the two before parsing. A server
+    that echoes the prefix back is handled too."""
+    base, handler = scripted_server
+    one, two = " ".join(WORDS[:12]), " ".join(reversed(WORDS[-12:]))  # unlike enough to pass the dedup check
+    handler.script = [
+        (200, {}, _continuation(f'{one}"}}')),
+        (200, {}, _continuation(f'{{"passage": "{two}"}}')),  # echoes the prefix
+    ]
+    out = tmp_path / "p.jsonl"
+    r = cli("generate", "--backend", "openai", "--base-url", base, "--model", "m", "--levels", "2", "--limit", "1",
+            "--concurrency", "1", "--prefill", queries_tsv, "--out", out)
+    assert r.code == 0, r.stderr
+    texts = sorted(d["text"] for d in read_jsonl(out)[0]["documents"])
+    assert texts == sorted([one, two])
+    for s in handler.seen:
+        last = s["body"]["messages"][-1]
+        assert last["role"] == "assistant" and last["content"] == '{"passage": "'
+        assert s["body"]["continue_final_message"] is True and s["body"]["add_generation_prompt"] is False

@@ -102,6 +102,14 @@ def register(app: typer.Typer) -> None:
         http_retries: Annotated[
             int, typer.Option("--http-retries", help="openai: attempts per request on 429/5xx/connection errors, with back-off.")
         ] = 5,
+        prefill: Annotated[
+            bool,
+            typer.Option(
+                "--prefill",
+                help="openai: send the template's response prefix as an assistant turn to continue (llama.cpp server, vLLM); "
+                "small models then keep to the JSON format.",
+            ),
+        ] = False,
         device: DeviceOpt = "auto",
         dtype: DtypeOpt = "auto",
         threads: ThreadsOpt = 0,

@@ -59,6 +59,7 @@ class GenerateOptions:
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = 8
     http_retries: int = 5
+    prefill: bool = False
     device: str = "auto"
     dtype: str = "auto"
     threads: int = 0
@@ -318,6 +319,7 @@ def run_generate(opts: GenerateOptions) -> None:
                 api_key_env=opts.api_key_env,
                 concurrency=opts.concurrency,
                 http_attempts=opts.http_retries,
+                prefill=opts.prefill,
             ),
         )
         load_seconds = time.perf_counter() - t0

@@ -8,7 +8,7 @@ import sys
 import typer
 
 from synrank import __version__
-from synrank.cli import compare, evaluate, generate, index, models, score, search, train
+from synrank.cli import compare, evaluate, fuse, generate, index, models, score, search, train
 from synrank.errors import SynrankError
 
 app = typer.Typer(
@@ -38,7 +38,7 @@ def _root(
     """Adapt dense retrievers with synthetic data and list-wise training."""
 
 
-for module in (generate, search, score, train, index, evaluate, compare, models):
+for module in (generate, search, score, fuse, train, index, evaluate, compare, models):
     module.register(app)
 
 

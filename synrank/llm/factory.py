@@ -33,6 +33,7 @@ class BackendOptions:
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = 8
     http_attempts: int = 5
+    prefill: bool = False
 
 
 def resolve_backend_name(name: str) -> str:
@@ -64,6 +65,7 @@ def create_backend(name: str, opts: BackendOptions) -> LLMBackend:
             api_key_env=opts.api_key_env,
             concurrency=opts.concurrency,
             max_attempts=opts.http_attempts,
+            prefill=opts.prefill,
         )
     if name == "vllm":
         from synrank.llm.hf_loading import resolve_model_source

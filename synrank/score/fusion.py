@@ -114,3 +114,37 @@ def combine_teachers(per_teacher: Sequence[Sequence[float]], method: str = "mean
                 out[i] += 1.0 / (k + rank)
         return out.tolist()
     raise ConfigError(f"unknown --teacher-combine {method!r} (mean, rrf)")
+
+
+def fuse_runs(
+    runs: Sequence[Mapping[str, Mapping[str, float]]],
+    method: str = "rrf",
+    k: int = RRF_K,
+    depth: int = 0,
+    top: int = 1000,
+) -> dict[str, list[tuple[str, float]]]:
+    """Fuse whole runs ``{query_id: {doc_id: score}}`` query by query (queries in first-seen order).
+
+    Each run's list is ranked by descending score (ties by doc id, as in a TREC file) and cut at ``depth``
+    before fusion; the fused list is cut at ``top`` (0 = no cut). A query missing from a run gets nothing
+    from it, the usual convention of RRF and CombSUM."""
+    order: dict[str, None] = {}
+    for run in runs:
+        for qid in run:
+            order.setdefault(qid, None)
+    fused: dict[str, list[tuple[str, float]]] = {}
+    for qid in order:
+        rankings: list[list[str]] = []
+        scores: list[Mapping[str, float]] = []
+        for run in runs:
+            docs = run.get(qid)
+            if not docs:
+                continue
+            ranked = sorted(docs.items(), key=lambda kv: (-kv[1], kv[0]))
+            if depth > 0:
+                ranked = ranked[:depth]
+            rankings.append([d for d, _ in ranked])
+            scores.append(dict(ranked))
+        result = fuse(rankings, scores, method, k)
+        fused[qid] = result[:top] if top > 0 else result
+    return fused

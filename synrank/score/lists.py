@@ -48,7 +48,7 @@ def _number(value: Any, what: str, *, path: str, lineno: int) -> float | None:
     return value
 
 
-def _first_nonblank(path: str | Path) -> str:
+def first_nonblank(path: str | Path) -> str:
     for _n, line in iter_lines(path):
         return line
     raise InputError("empty input file", path=path)
@@ -118,7 +118,7 @@ def _first_stage_order(cands: list[Candidate]) -> list[Candidate]:
 def read_lists(path: str | Path, queries: Mapping[str, str] | None = None) -> dict[str, QueryList]:
     """Read one input file into ``{query_id: QueryList}`` (file order)."""
     name = display_name(path)
-    first = _first_nonblank(path)
+    first = first_nonblank(path)
     out: dict[str, QueryList] = {}
     if first.lstrip().startswith("{"):
         for lineno, obj in iter_jsonl(path):
