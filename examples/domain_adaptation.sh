@@ -38,8 +38,14 @@ LIST_SIZE="${LIST_SIZE:-20}"
 # The paper's filters; SIZE=tiny turns them off (a handful of demo-model queries may not survive them).
 FILTERS="${FILTERS---require-source-in-top 20 --require-source-top1 --drop-bottom-pct 25}"
 GROUP="${GROUP:-8}"
+# kl+infonce teacher temperature. The paper's 0.3 suits a cross-encoder's separated scores; with the bundled
+# MiniLM + BM25 teacher, 0.1 was chosen on the synthetic dev split (docs/results.md).
+KD_TEACHER_TEMP="${KD_TEACHER_TEMP:-0.1}"
+# About one generated query in DEV_ONE_IN is held out (with its list) as a dev set; 0 = no dev split.
+case "$SIZE" in tiny|demo) DEV_ONE_IN="${DEV_ONE_IN:-0}" ;; *) DEV_ONE_IN="${DEV_ONE_IN:-10}" ;; esac
 mkdir -p "$WORK"
 step() { echo "== $*" >&2; }
+. "$(dirname "$0")/sharded_generate.sh"
 teacher_args=(); for t in $TEACHERS; do teacher_args+=(--teacher "$t"); done
 
 step "1. synthetic queries ($TYPES) for the first $N_PASSAGES passages with $GEN_MODEL"
@@ -48,14 +54,7 @@ gen() {  # gen OUT extra-args...
   synrank generate --task queries --types "$TYPES" --per-doc 1 --limit "$N_PASSAGES" --model "$GEN_MODEL" --backend "$BACKEND" \
     --max-new-tokens "$MAX_NEW" --seed "$SEED" $GEN_ARGS "$CORPUS" --out "$out" "$@"
 }
-if [ "$SHARDS" -le 1 ]; then
-  gen "$WORK/queries.jsonl"
-elif [ ! -f "$WORK/queries.jsonl" ]; then
-  pids=(); for ((i = 0; i < SHARDS; i++)); do gen "$WORK/queries.shard$i.jsonl" --shard "$i/$SHARDS" --threads 1 & pids+=($!); done
-  for pid in "${pids[@]}"; do wait "$pid"; done
-  synrank generate --merge "$WORK"/queries.shard*.jsonl.rejects.jsonl --out "$WORK/queries.jsonl.rejects.jsonl"
-  synrank generate --merge $(ls "$WORK"/queries.shard*.jsonl | grep -v rejects) --out "$WORK/queries.jsonl"
-fi
+generate_sharded "$WORK/queries.jsonl" "$SHARDS" gen
 
 step "2. index the corpus with the base model $BASE"
 [ -f "$WORK/idx-base/manifest.json" ] || synrank index "$CORPUS" --model "$BASE" --out "$WORK/idx-base"
@@ -68,15 +67,22 @@ step "4. fuse with RRF, score with the teacher(s) ($TEACHERS), apply the paper's
 synrank score "$WORK/dense.jsonl" "$WORK/bm25.jsonl" --corpus "$CORPUS" --fuse rrf "${teacher_args[@]}" \
   --list-size "$LIST_SIZE" $FILTERS --normalize pct-minmax --seed "$SEED" --out "$WORK/lists.jsonl"
 
-train() {  # train LOSS OUT SEED
-  local loss="$1" out="$2" seed="$3"
+lists="$WORK/lists.jsonl"
+if [ "$DEV_ONE_IN" -gt 0 ]; then
+  step "4b. dev split: one generated query in $DEV_ONE_IN (before filtering; relevant = its source passage) held out"
+  python "$(dirname "$0")/dev_split.py" "$WORK/queries.jsonl" "$WORK/lists.jsonl" --one-in "$DEV_ONE_IN" --out "$WORK"
+  lists="$WORK/lists-train.jsonl"
+fi
+
+train() {  # train LOSS OUT SEED extra-args...
+  local loss="$1" out="$2" seed="$3"; shift 3
   [ -f "$out/manifest.json" ] && return 0
-  synrank train "$WORK/lists.jsonl" --model "$BASE" --loss "$loss" --group-size "$GROUP" --drop-unusable --selection top \
-    --batch-size "$BATCH" --lr "$LR" --epochs "$EPOCHS" --max-steps "$STEPS" --seed "$seed" $TRAIN_ARGS --out "$out"
+  synrank train "$lists" --model "$BASE" --loss "$loss" --group-size "$GROUP" --drop-unusable --selection top \
+    --batch-size "$BATCH" --lr "$LR" --epochs "$EPOCHS" --max-steps "$STEPS" --seed "$seed" $TRAIN_ARGS --out "$out" "$@"
 }
 step "5. train: kl+infonce (the paper's loss) and infonce only, on the same lists (seeds: $SEEDS)"
 for seed in $SEEDS; do
-  train kl+infonce "$WORK/ckpt-kd-s$seed" "$seed"
+  train kl+infonce "$WORK/ckpt-kd-s$seed" "$seed" --teacher-temperature "$KD_TEACHER_TEMP"
   train infonce "$WORK/ckpt-nce-s$seed" "$seed"
 done
 
@@ -86,10 +92,16 @@ for seed in $SEEDS; do names+=("kd-s$seed" "nce-s$seed"); labels+=("kl+infonce-s
 for name in "${names[@]}"; do
   [ "$name" = base ] || [ -f "$WORK/idx-$name/manifest.json" ] || synrank index "$CORPUS" --model "$WORK/ckpt-$name" --out "$WORK/idx-$name"
   synrank eval "$WORK/idx-$name" --dataset "$CORPUS" --split "$EVAL_SPLIT" --out "$WORK/eval-$name.json" --run-out "$WORK/run-$name.trec"
+  if [ "$DEV_ONE_IN" -gt 0 ]; then
+    synrank eval "$WORK/idx-$name" --queries "$WORK/dev-queries.tsv" --qrels "$WORK/dev-qrels.tsv" --out "$WORK/dev-eval-$name.json"
+  fi
 done
 
 step "7. compare against the base model (paired t-test, Holm correction)"
-evals=(); for name in "${names[@]}"; do evals+=("$WORK/eval-$name.json"); done
+evals=(); devs=(); for name in "${names[@]}"; do evals+=("$WORK/eval-$name.json"); devs+=("$WORK/dev-eval-$name.json"); done
+if [ "$DEV_ONE_IN" -gt 0 ]; then  # what hyperparameters are chosen on: the synthetic dev split
+  synrank compare "${devs[@]}" --name "$(IFS=,; echo "${labels[*]}")" --baseline base --format markdown --out "$WORK/dev-compare.md"
+fi
 synrank compare "${evals[@]}" --name "$(IFS=,; echo "${labels[*]}")" --baseline base --correction holm \
   --plot "$WORK/deltas.png" --format markdown --out "$WORK/compare.md"
 cat "$WORK/compare.md"

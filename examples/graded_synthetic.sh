@@ -30,9 +30,11 @@ SHARDS="${SHARDS:-1}"           # generation processes run side by side (CPU: 2 
 GEN_ARGS="${GEN_ARGS:-}"        # extra generate options, e.g. "--base-url http://127.0.0.1:8080/v1 --concurrency 4"
 TRAIN_ARGS="${TRAIN_ARGS:-}"    # extra train options, e.g. "--eval-split 0.1"
 LR="${LR:-1e-5}"                # SyCL: lr 1e-5, 1 epoch, 4 passages per query
+EPOCHS="${EPOCHS:-1}"
 GROUP="${GROUP:-4}"
 mkdir -p "$WORK"
 step() { echo "== $*" >&2; }
+. "$(dirname "$0")/sharded_generate.sh"
 
 step "1. graded documents (4 levels, TREC DL scale) for the first $N_QUERIES queries with $GEN_MODEL"
 gen() {  # gen OUT extra-args...
@@ -40,20 +42,13 @@ gen() {  # gen OUT extra-args...
   synrank generate --task docs --levels 4 --docs-per-level 1 --limit "$N_QUERIES" --model "$GEN_MODEL" \
     --backend "$BACKEND" --max-new-tokens "$MAX_NEW" --seed "$SEED" $GEN_ARGS "$QUERIES" --out "$out" "$@"
 }
-if [ "$SHARDS" -le 1 ]; then
-  gen "$WORK/synth.jsonl"
-elif [ ! -f "$WORK/synth.jsonl" ]; then
-  pids=(); for ((i = 0; i < SHARDS; i++)); do gen "$WORK/synth.shard$i.jsonl" --shard "$i/$SHARDS" --threads 1 & pids+=($!); done
-  for pid in "${pids[@]}"; do wait "$pid"; done
-  synrank generate --merge "$WORK"/synth.shard*.jsonl.rejects.jsonl --out "$WORK/synth.jsonl.rejects.jsonl"
-  synrank generate --merge $(ls "$WORK"/synth.shard*.jsonl | grep -v rejects) --out "$WORK/synth.jsonl"
-fi
+generate_sharded "$WORK/synth.jsonl" "$SHARDS" gen
 
 train() {  # train LOSS OUT SEED extra-args...
   local loss="$1" out="$2" seed="$3"; shift 3
   [ -f "$out/manifest.json" ] && return 0
   synrank train "$WORK/synth.jsonl" --model "$BASE" --loss "$loss" --group-size "$GROUP" --drop-unusable --batch-size "$BATCH" \
-    --lr "$LR" --epochs 1 --max-steps "$STEPS" --seed "$seed" $TRAIN_ARGS --out "$out" "$@"
+    --lr "$LR" --epochs "$EPOCHS" --max-steps "$STEPS" --seed "$seed" $TRAIN_ARGS --out "$out" "$@"
 }
 step "2. train wasserstein, ws2 and infonce (level >= 2 positive) on the same documents (seeds: $SEEDS)"
 names=(base); labels=(base)

@@ -3,7 +3,8 @@
 #
 #   examples/scifact_results.sh [SCIFACT_DIR] [MSMARCO_DIR]
 #
-# 1. the domain-adaptation pipeline (examples/domain_adaptation.sh): kl+infonce and infonce, seeds $SEEDS;
+# 1. the domain-adaptation pipeline (examples/domain_adaptation.sh): kl+infonce and infonce, seeds $SEEDS,
+#    with its synthetic dev split (one generated query in 10 held out) on which the teacher temperature was chosen;
 # 2. SyCL (examples/graded_synthetic.sh) on MS MARCO dev-small queries, zero-shot on SciFact: wasserstein,
 #    ws2 and infonce on the same generated documents, seeds $SEEDS;
 # 3. reference rows: the base model, BM25, and their RRF fusion;
@@ -21,9 +22,9 @@ SCIFACT="${1:-$here/../../shared/datasets/scifact}"
 MSMARCO="${2:-$here/../../shared/datasets/msmarco}"
 OUT="${OUT:-runs/results}"
 SEEDS="${SEEDS:-42 43}"
-N_PASSAGES="${N_PASSAGES:-600}"   # corpus passages given to the query generator (x4 query types)
-N_QUERIES="${N_QUERIES:-200}"     # MS MARCO queries given to the document generator (x4 levels)
-REAL_GROUP="${REAL_GROUP:-8}"      # real-data baseline: passages per query (judged + BM25 negatives)
+N_PASSAGES="${N_PASSAGES:-300}"   # corpus passages given to the query generator (x4 query types)
+N_QUERIES="${N_QUERIES:-64}"      # MS MARCO queries given to the document generator (x4 levels)
+REAL_GROUP="${REAL_GROUP:-4}"      # real-data baseline: passages per query (judged + BM25 negatives)
 mkdir -p "$OUT"
 export SEEDS
 step() { echo "== $*" >&2; }
@@ -37,7 +38,7 @@ step "1. domain adaptation (synthetic queries + kl+infonce), $N_PASSAGES passage
 timed domain_adaptation env SIZE=small N_PASSAGES="$N_PASSAGES" WORK="$OUT/da" bash "$here/domain_adaptation.sh" "$SCIFACT"
 
 step "2. SyCL (graded synthetic documents), $N_QUERIES MS MARCO queries, zero-shot on SciFact"
-timed graded_synthetic env SIZE=small N_QUERIES="$N_QUERIES" WORK="$OUT/sycl" \
+timed graded_synthetic env SIZE=small N_QUERIES="$N_QUERIES" BATCH=8 WORK="$OUT/sycl" \
   bash "$here/graded_synthetic.sh" "$MSMARCO/dev-small-queries.tsv" "$SCIFACT"
 
 step "3. reference rows: base model (from step 1), BM25, RRF fusion of the two"

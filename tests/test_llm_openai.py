@@ -224,7 +224,7 @@ def test_prefill_sends_the_prefix_and_parses_the_continuation(cli, scripted_serv
     base, handler = scripted_server
     one, two = " ".join(WORDS[:12]), " ".join(reversed(WORDS[-12:]))  # unlike enough to pass the dedup check
     handler.script = [
-        (200, {}, _continuation(f'{one}"}}')),
+        (200, {}, _continuation(one)),  # the server stopped at '"}' and dropped it, as OpenAI-style servers do
         (200, {}, _continuation(f'{{"passage": "{two}"}}')),  # echoes the prefix
     ]
     out = tmp_path / "p.jsonl"
@@ -237,3 +237,15 @@ def test_prefill_sends_the_prefix_and_parses_the_continuation(cli, scripted_serv
         last = s["body"]["messages"][-1]
         assert last["role"] == "assistant" and last["content"] == '{"passage": "'
         assert s["body"]["continue_final_message"] is True and s["body"]["add_generation_prompt"] is False
+        assert s["body"]["stop"] == ['"}']  # the answer is complete at the closing quote: no decoding past it
+
+
+def test_stop_strings_only_for_a_prefilled_json_string():
+    from synrank.generate.templates import load_packaged, parse_template
+
+    assert load_packaged("docs").stop_strings() == ('"}',)
+    assert load_packaged("queries-title").stop_strings() == ('"}',)
+    text = parse_template("# task: docs\n# output: text\n### user\nWrite about {{query}}\n", source="t", name="t")
+    assert text.stop_strings() == ()
+    json_no_prefix = parse_template("# task: docs\n# output: json:passage\n### user\nWrite\n", source="t", name="t")
+    assert json_no_prefix.stop_strings() == ()

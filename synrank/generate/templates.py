@@ -61,7 +61,16 @@ class Template:
         if self.system.strip():
             messages.append({"role": "system", "content": fill(self.system).strip()})
         messages.append({"role": "user", "content": fill(self.user).strip()})
-        return ChatRequest(messages=tuple(messages), prefix=fill(self.prefix), seed=seed)
+        return ChatRequest(messages=tuple(messages), prefix=fill(self.prefix), seed=seed, stop=self.stop_strings())
+
+    def stop_strings(self) -> tuple[str, ...]:
+        """``('"}',)`` when the prefix opens the JSON answer's only string value (``{"passage": "``): the answer
+        is complete at the closing quote and brace. Small models go on writing after it ("Justification: ..."),
+        which costs decoding time and nothing else; a backend that supports stop strings saves that time."""
+        key = self.json_key
+        if key is not None and re.fullmatch(r'\s*\{\s*"' + re.escape(key) + r'"\s*:\s*"', self.prefix):
+            return ('"}',)
+        return ()
 
 
 def parse_template(text: str, *, source: str, name: str, expected_task: str | None = None) -> Template:

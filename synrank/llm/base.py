@@ -15,11 +15,14 @@ from typing import Any, Protocol, runtime_checkable
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """One prompt: chat messages (``{"role", "content"}``), a response prefix and a per-request seed."""
+    """One prompt: chat messages (``{"role", "content"}``), a response prefix, a per-request seed, and
+    ``stop`` strings that end the answer. A backend that honours ``stop`` cuts generation at the first one and
+    returns the text *including* it, so parsing is the same whether or not the backend supports stops."""
 
     messages: tuple[dict[str, str], ...]
     prefix: str = ""
     seed: int = 0
+    stop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

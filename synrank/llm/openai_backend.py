@@ -106,6 +106,8 @@ class OpenAIBackend:
             body["messages"].append({"role": "assistant", "content": request.prefix})
             body["continue_final_message"] = True
             body["add_generation_prompt"] = False
+        if request.stop and self.supports_prefix:
+            body["stop"] = list(request.stop)  # only with prefill: without it the answer starts before the JSON
         if not sampling.greedy:
             body["top_p"] = sampling.top_p
         if self.send_seed:
@@ -144,7 +146,8 @@ class OpenAIBackend:
         raise ConfigError(f"{url}: server unreachable or failing after {self.max_attempts} attempts ({problem})")
 
     def _one(self, request: ChatRequest, sampling: SamplingConfig) -> Completion:
-        data = self._post(self._payload(request, sampling))
+        body = self._payload(request, sampling)
+        data = self._post(body)
         try:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
@@ -152,6 +155,9 @@ class OpenAIBackend:
             raise ConfigError(f"{self.base_url}/chat/completions: answer has no choices[0].message.content") from None
         if self.supports_prefix and request.prefix and text.startswith(request.prefix):
             text = text[len(request.prefix) :]  # a server that echoes the prefilled part back
+        if "stop" in body and choice.get("finish_reason") == "stop":
+            # OpenAI-style servers drop the matched stop string; put it back (see ChatRequest.stop).
+            text = text if text.endswith(tuple(request.stop)) else text + request.stop[0]
         usage = data.get("usage") or {}
         return Completion(
             text=text,
