@@ -43,8 +43,13 @@ timed graded_synthetic env SIZE=small N_QUERIES="$N_QUERIES" BATCH=8 WORK="$OUT/
 
 step "3. reference rows: base model (from step 1), BM25, RRF fusion of the two"
 mkdir -p "$OUT/ref"
-[ -f "$OUT/ref/bm25.trec" ] || timed bm25 synrank search --bm25 "$SCIFACT" "$SCIFACT" --k 1000 --out "$OUT/ref/bm25.trec"
+if [ ! -f "$OUT/ref/bm25.trec" ]; then
+  timed bm25 synrank search --bm25 "$SCIFACT" "$SCIFACT" --k 1000 --out "$OUT/ref/bm25-all.trec"
+  # Keep the test claims only: compare refuses a run made for another query set.
+  awk 'NR==FNR{q[$1];next} ($1 in q)' "$SCIFACT/qrels/test.tsv" "$OUT/ref/bm25-all.trec" > "$OUT/ref/bm25.trec"
+fi
 synrank fuse "$OUT/ref/bm25.trec" "$OUT/da/run-base.trec" --out "$OUT/ref/bm25+base.trec"
+synrank fuse "$OUT/ref/bm25.trec" "$OUT/da/run-base.trec" --method minmax --depth 100 --top 100 --out "$OUT/ref/teacher-minmax.trec"
 
 step "4. real-data baseline: SciFact train qrels, BM25 hard negatives, InfoNCE"
 mkdir -p "$OUT/real"
