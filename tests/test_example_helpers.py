@@ -1,0 +1,69 @@
+"""The example helpers used for docs/results.md: the synthetic dev split and the seed summary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+def test_dev_split_holds_out_queries_and_their_lists(tmp_path):
+    sys.path.insert(0, str(EXAMPLES))
+    from dev_split import in_dev
+
+    qids = [f"d{i}-title-0" for i in range(200)]
+    (tmp_path / "q.jsonl").write_text("".join(json.dumps({"query_id": q, "text": f"query  {q}", "type": "title", "source_doc_id": q.split("-")[0]}) + "\n" for q in qids))
+    kept_lists = qids[::2]  # the filters kept every other query
+    (tmp_path / "l.jsonl").write_text("".join(json.dumps({"query_id": q, "query": q, "candidates": []}) + "\n" for q in kept_lists))
+    p = _run(EXAMPLES / "dev_split.py", tmp_path / "q.jsonl", tmp_path / "l.jsonl", "--one-in", "10", "--out", tmp_path)
+    assert p.returncode == 0, p.stderr
+    dev = [line.split("\t") for line in (tmp_path / "dev-queries.tsv").read_text().splitlines()]
+    expected = [q for q in qids if in_dev(q, 10)]
+    assert [d[0] for d in dev] == expected and 5 < len(expected) < 40  # about one in ten, taken before filtering
+    assert dev[0][1] == f"query {expected[0]}"  # whitespace collapsed for TSV
+    qrels = (tmp_path / "dev-qrels.tsv").read_text().splitlines()
+    assert qrels[0] == "query-id\tcorpus-id\tscore" and qrels[1] == f"{expected[0]}\t{expected[0].split('-')[0]}\t1"
+    train = [json.loads(line)["query_id"] for line in (tmp_path / "lists-train.jsonl").read_text().splitlines()]
+    assert train == [q for q in kept_lists if q not in expected]
+
+
+def test_seed_summary_against_scipy(tmp_path):
+    from scipy import stats
+
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(6)))
+
+    def run(path, ranks):  # ranks[i]: where d{i} is retrieved for q{i}; 1/rank-style nDCG@10 = 1/log2(rank+1)
+        lines = []
+        for i, r in enumerate(ranks):
+            docs = [f"x{j}" for j in range(r - 1)] + [f"d{i}"]
+            lines += [f"q{i} Q0 {d} {k + 1} {100 - k} t" for k, d in enumerate(docs)]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    base = run(tmp_path / "base.trec", [1, 2, 3, 4, 1, 2])
+    a42 = run(tmp_path / "a42.trec", [1, 1, 2, 3, 1, 2])
+    a43 = run(tmp_path / "a43.trec", [1, 1, 1, 4, 2, 1])
+    p = _run(EXAMPLES / "seed_summary.py", "--qrels", qrels, "--baseline", "base", base, a42, a43, "--names", "base,a-s42,a-s43")
+    assert p.returncode == 0, p.stderr
+    row = next(line for line in p.stdout.splitlines() if line.startswith("| a |"))
+    import math
+
+    def ndcg(ranks):
+        return [1 / math.log2(r + 1) for r in ranks]
+
+    mean_a = [(x + y) / 2 for x, y in zip(ndcg([1, 1, 2, 3, 1, 2]), ndcg([1, 1, 1, 4, 2, 1]))]
+    expected_p = stats.ttest_rel(mean_a, ndcg([1, 2, 3, 4, 1, 2])).pvalue
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "42,43"
+    assert float(cells[2]) == pytest.approx(sum(mean_a) / 6, abs=1e-4)
+    assert float(cells[7]) == pytest.approx(expected_p, rel=1e-2)
