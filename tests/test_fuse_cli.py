@@ -49,6 +49,10 @@ def test_minmax_depth_top(cli, tmp_path, two_runs):
     # depth 2: A = {d1: 1, d2: 0}, B = {d3: 1, d4: 0}; ties broken by best rank then doc id -> d1, d3
     assert list(run["q1"]) == ["d1", "d3"]
     assert run["q1"]["d1"] == pytest.approx(1.0) and run["q1"]["d3"] == pytest.approx(1.0)
+    # Without --top: the depth cut changes the normalisation (d2 is A's worst of 2 -> 0, not 0.75 of 3)
+    assert cli("fuse", a, b, "--method", "minmax", "--depth", "2", "--top", "0", "--out", out).code == 0
+    run = read_trec_run(out)
+    assert run["q1"] == {"d1": pytest.approx(1.0), "d3": pytest.approx(1.0), "d2": pytest.approx(0.0), "d4": pytest.approx(0.0)}
 
 
 def test_bad_inputs_one_line(cli, tmp_path, two_runs):
