@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def main() -> int:
         with atomic_write(args.out / "lists-train.jsonl") as fl:
             for _, rec in iter_jsonl(args.lists):
                 if not in_dev(str(rec["query_id"]), args.one_in):
-                    fl.write(_dumps(rec) + "\n")
+                    fl.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
                     kept += 1
     except SynrankError as exc:
         print(f"dev_split: error: {exc.one_line()}", file=sys.stderr)
@@ -56,12 +57,6 @@ def main() -> int:
         return 2
     print(f"dev split: {dev} dev queries, {kept} training lists -> {args.out}", file=sys.stderr)
     return 0
-
-
-def _dumps(rec: dict) -> str:
-    import json
-
-    return json.dumps(rec, ensure_ascii=False, separators=(",", ":"))
 
 
 if __name__ == "__main__":

@@ -7,23 +7,20 @@ from typing import Annotated
 
 import typer
 
+from synrank.cli.common import info
+
 
 def _read_run(path: str) -> dict[str, dict[str, float]]:
     """A TREC run, or `synrank search` JSONL (candidates with scores; rank-only lists get 1/rank)."""
-    from synrank.formats.io import display_name
     from synrank.formats.runs import read_trec_run
     from synrank.score.lists import first_nonblank, read_lists
 
-    if not first_nonblank(path).lstrip().startswith("{"):
+    if not first_nonblank(path).lstrip().startswith("{"):  # raises on an empty file
         return read_trec_run(path)
-    run: dict[str, dict[str, float]] = {}
-    for qid, ql in read_lists(path).items():
-        run[qid] = {c.doc_id: float(c.score) if c.score is not None else 1.0 / (c.rank or 1) for c in ql.candidates}
-    if not run:
-        from synrank.errors import InputError
-
-        raise InputError("no queries found", path=display_name(path))
-    return run
+    return {
+        qid: {c.doc_id: float(c.score) if c.score is not None else 1.0 / (c.rank or 1) for c in ql.candidates}
+        for qid, ql in read_lists(path).items()
+    }
 
 
 def register(app: typer.Typer) -> None:
@@ -58,6 +55,4 @@ def register(app: typer.Typer) -> None:
         manifest = make_manifest("fuse", config={"runs": runs, "method": method, "rrf_k": rrf_k, "depth": depth, "top": top})
         manifest["queries"] = len(fused)
         write_manifest(manifest, manifest_path_for(out))
-        from synrank.cli.common import info
-
         info(f"fused {len(runs)} runs over {len(fused):,} queries into {out}")
