@@ -14,17 +14,29 @@ class SynrankError(Exception):
 
     exit_code = 2
 
-    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        setting: str | None = None,
+    ):
         self.message = message
         self.path = str(path) if path is not None else None
         self.line = line
+        # A config field name (``group_size``): the library speaks of settings, the CLI shows the flag.
+        self.setting = setting
         super().__init__(self.one_line())
 
-    def one_line(self) -> str:
+    def one_line(self, *, flags: bool = False) -> str:
+        """The error on one line; ``flags=True`` names a setting as its CLI flag (``--group-size``)."""
         where = ""
         if self.path is not None:
             where = self.path if self.line is None else f"{self.path}:{self.line}"
             where += ": "
+        elif self.setting is not None:
+            where = ("--" + self.setting.replace("_", "-") if flags else self.setting) + ": "
         text = " ".join(self.message.split())  # one line, always
         return f"{where}{text}"
 

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     except SynrankError as exc:
-        typer.echo(f"synrank: error: {exc.one_line()}", err=True)
+        typer.echo(f"synrank: error: {exc.one_line(flags=True)}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         typer.echo("synrank: interrupted; outputs written so far are kept (re-run the same command to resume)", err=True)
