@@ -8,7 +8,7 @@ they return never includes the prefix. HTTP backends cannot prefill portably and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -17,12 +17,16 @@ from typing import Any, Protocol, runtime_checkable
 class ChatRequest:
     """One prompt: chat messages (``{"role", "content"}``), a response prefix, a per-request seed, and
     ``stop`` strings that end the answer. A backend that honours ``stop`` cuts generation at the first one and
-    returns the text *including* it, so parsing is the same whether or not the backend supports stops."""
+    returns the text *including* it, so parsing is the same whether or not the backend supports stops.
+    ``json_schema`` is the JSON schema the answer must follow (e.g. ``{"query": string}``); a backend that
+    can constrain decoding to it (llama.cpp grammar, vLLM structured outputs, an OpenAI ``response_format``)
+    does, the others ignore it and rely on ``prefix`` and parsing."""
 
     messages: tuple[dict[str, str], ...]
     prefix: str = ""
     seed: int = 0
     stop: tuple[str, ...] = ()
+    json_schema: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

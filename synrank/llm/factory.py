@@ -34,6 +34,10 @@ class BackendOptions:
     concurrency: int = 8
     http_attempts: int = 5
     prefill: bool = False
+    # llama.cpp (and any engine with its own thread pool and parallel sequences)
+    threads: int = 0  # 0 = all available cores
+    slots: int = 4  # parallel sequences decoded together (continuous batching)
+    ctx_size: int = 0  # total context over all slots; 0 = slots x the longest prompt + answer the engine needs
 
 
 def resolve_backend_name(name: str) -> str:
