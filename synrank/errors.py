@@ -48,8 +48,3 @@ class InputError(SynrankError):
 class ConfigError(SynrankError):
     """Options that cannot work together, unknown names, missing optional dependencies."""
 
-
-class NotBuiltError(SynrankError):
-    """A subcommand that exists in the CLI but whose feature is not implemented yet."""
-
-    exit_code = 3

@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 from scipy import stats
-from test_compare_data import METRICS, write_inputs
+from helpers import METRICS, write_inputs
 
 
 @pytest.fixture(scope="module")
@@ -281,9 +281,9 @@ def test_bad_options(cli, inputs, tmp_path):
     _one_error_line(cli("compare", js["bm25"], js["bm25-nostem"], "--test", "anova"), "--test", "wilcoxon")
     _one_error_line(cli("compare", js["bm25"], js["bm25-nostem"], "--correction", "fdr"), "--correction")
     _one_error_line(cli("compare", js["bm25"], js["bm25-nostem"], "--format", "html"), "--format")
-    _one_error_line(cli("compare", js["bm25"], js["bm25-nostem"], "--name", "a"), "--name gives 1 names for 2 inputs")
+    _one_error_line(cli("compare", js["bm25"], js["bm25-nostem"], "--name", "a"), "--name: got 1 names for 2 inputs")
     _one_error_line(cli("compare", js["bm25"], js["bm25-nostem"], "--name", "a,a"), "distinct names")
-    _one_error_line(cli("compare", js["bm25"], js["bm25-nostem"], "--baseline", "kd"), "--baseline 'kd'")
+    _one_error_line(cli("compare", js["bm25"], js["bm25-nostem"], "--baseline", "kd"), "--baseline: 'kd'")
     _one_error_line(cli("compare", js["bm25"], js["bm25-nostem"], "--alpha", "5"), "--alpha")
     _one_error_line(cli("compare", js["bm25"], js["bm25-nostem"], "--plot", tmp_path / "x.gif"), "--plot")
     assert not (tmp_path / "x.gif").exists()
@@ -304,7 +304,7 @@ def test_help_lists_every_option(cli):
 def test_p_values_match_ranx_compare(cli, inputs, scifact_dir):
     """ranx evaluates the same runs with its own metric code and runs its paired t-test: same means and p-values."""
     from ranx import Qrels, Run, compare
-    from test_compare_data import scifact_runs
+    from helpers import scifact_runs
 
     runs, qrels = scifact_runs(str(scifact_dir))
     names = ["bm25", "bm25-nostem", "bm25-notitle"]

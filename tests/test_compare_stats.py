@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
-from test_compare_data import scifact_runs
+from helpers import scifact_runs
 
 from synrank.compare.correction import adjust, bonferroni, holm
 from synrank.compare.stats import bootstrap, paired_t_test, randomization_test, wilcoxon_test

@@ -163,7 +163,7 @@ def test_cli_search_resumes_without_duplicates(cli, tmp_path):
         (["--bm25", "{corpus}", "{tmp}/missing.tsv"], "missing.tsv: file not found"),
         (["--bm25", "{corpus}", "{bad}"], "bad.tsv:2: expected 2 tab-separated columns"),
         (["{tmp}/noindex", "{q}"], "index folder not found"),
-        (["--bm25", "{corpus}", "{q}", "--k", "0"], "--k must be positive"),
+        (["--bm25", "{corpus}", "{q}", "--k", "0"], "--k: must be at least 1"),
     ],
 )
 def test_cli_search_bad_input(cli, tmp_path, args, needle):

@@ -7,8 +7,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from synrank.errors import NotBuiltError
-
 err_console = Console(stderr=True)
 
 # Reusable option declarations (Typer shows the defaults in --help).
@@ -29,6 +27,3 @@ def info(message: str) -> None:
     """One informational line on stderr (stdout is reserved for data)."""
     err_console.print(message, highlight=False, soft_wrap=True)
 
-
-def not_built(command: str, issue: str) -> None:
-    raise NotBuiltError(f"`synrank {command}` is not built yet ({issue})")

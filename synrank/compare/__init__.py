@@ -1,42 +1,62 @@
 """Paired significance tests, multiple-comparison correction, tables and plots for retrieval runs.
 
-Library use::
+Library use (the stage, as ``synrank compare`` runs it)::
+
+    from synrank.compare import CompareConfig, run
+    report = run(CompareConfig(inputs=["base.json", "kd.json"], test="randomization"))
+    print(report.render("markdown"))
+
+or the parts::
 
     from synrank.compare import load_results, align, compare, Settings, render
     systems = [load_results("base.json", "base"), load_results("kd.json", "kd")]
     cmp = compare(align(systems, ["nDCG@10"]), baseline=0, settings=Settings(test="randomization"))
     print(render(cmp, "markdown"))
+
+Names are imported on first use, so reading the stage's config (as the CLI does at start-up) does not
+load NumPy or SciPy.
 """
 
-from synrank.compare.analysis import Cell, Comparison, Settings, compare
-from synrank.compare.correction import CORRECTIONS, adjust, bonferroni, holm
-from synrank.compare.inputs import Aligned, System, align, default_names, load_results, load_run, pick_metrics
-from synrank.compare.stats import TESTS, bootstrap, paired_t_test, randomization_test, run_test, wilcoxon_test
-from synrank.compare.tables import FORMATS, render, rich_table
+from __future__ import annotations
 
-__all__ = [
-    "CORRECTIONS",
-    "FORMATS",
-    "TESTS",
-    "Aligned",
-    "Cell",
-    "Comparison",
-    "Settings",
-    "System",
-    "adjust",
-    "align",
-    "bonferroni",
-    "bootstrap",
-    "compare",
-    "default_names",
-    "holm",
-    "load_results",
-    "load_run",
-    "paired_t_test",
-    "pick_metrics",
-    "randomization_test",
-    "render",
-    "rich_table",
-    "run_test",
-    "wilcoxon_test",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "run": "stage",
+    "CompareConfig": "stage",
+    "CompareReport": "stage",
+    "Cell": "analysis",
+    "Comparison": "analysis",
+    "Settings": "analysis",
+    "compare": "analysis",
+    "CORRECTIONS": "correction",
+    "adjust": "correction",
+    "bonferroni": "correction",
+    "holm": "correction",
+    "Aligned": "inputs",
+    "System": "inputs",
+    "align": "inputs",
+    "default_names": "inputs",
+    "load_results": "inputs",
+    "load_run": "inputs",
+    "pick_metrics": "inputs",
+    "TESTS": "stats",
+    "bootstrap": "stats",
+    "paired_t_test": "stats",
+    "randomization_test": "stats",
+    "run_test": "stats",
+    "wilcoxon_test": "stats",
+    "FORMATS": "tables",
+    "render": "tables",
+    "rich_table": "tables",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'synrank.compare' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"synrank.compare.{module}"), name)

@@ -116,20 +116,29 @@ def iter_ir_datasets_docs(dataset_id: str) -> Iterator[Document]:
     yield from it
 
 
+def check_source(dataset: str | None, queries: str | None, qrels: str | None) -> None:
+    """Exactly one source of judged queries: a dataset, or queries and qrels files together."""
+    if queries or qrels:
+        if not (queries and qrels):
+            raise ConfigError("queries and qrels go together (or give a dataset)", setting="qrels" if queries else "queries")
+        if dataset:
+            raise ConfigError("give either a dataset or queries and qrels files, not both", setting="dataset")
+    elif not dataset:
+        raise ConfigError(
+            "say what to evaluate on: a dataset (BEIR folder or ir_datasets id), or queries and qrels files", setting="dataset"
+        )
+
+
 def load_eval_data(
     dataset: str | None, split: str = "test", queries: str | None = None, qrels: str | None = None
 ) -> EvalData:
-    """Resolve ``--dataset``/``--split`` or ``--queries``/``--qrels`` into queries and judgments."""
-    if queries or qrels:
-        if not (queries and qrels):
-            raise ConfigError("--queries and --qrels go together (or use --dataset)")
-        if dataset:
-            raise ConfigError("use either --dataset or --queries/--qrels, not both")
+    """Resolve ``dataset``/``split`` or ``queries``/``qrels`` into queries and judgments."""
+    check_source(dataset, queries, qrels)
+    if queries and qrels:
         return load_files(queries, qrels)
-    if not dataset:
-        raise ConfigError("say what to evaluate on: --dataset (BEIR folder or ir_datasets id) or --queries and --qrels")
+    assert dataset is not None
     if Path(dataset).is_dir():
         return load_beir(dataset, split)
     if Path(dataset).exists():
-        raise InputError("--dataset must be a BEIR folder or an ir_datasets id, not a file (use --queries/--qrels)", path=dataset)
+        raise InputError("a dataset must be a BEIR folder or an ir_datasets id, not a file (give queries and qrels files instead)", path=dataset)
     return load_ir_datasets(dataset)

@@ -46,10 +46,6 @@ class Metric:
             return f"map_cut_{self.cutoff}" if self.cutoff else "map"
         return "recip_rank"  # RR: cut-off applied by truncating the run
 
-    @property
-    def trec_key(self) -> str:
-        return self.trec_measure
-
 
 def parse_metrics(names: str | Iterable[str]) -> list[Metric]:
     if isinstance(names, str):
@@ -98,7 +94,7 @@ def evaluate_run(
         ev = pytrec_eval.RelevanceEvaluator(qrels, {m.trec_measure for m in plain}, relevance_level=rel_level)
         for q, vals in ev.evaluate(full).items():
             for m in plain:
-                per_query[q][m.name] = float(vals[m.trec_key])
+                per_query[q][m.name] = float(vals[m.trec_measure])
 
     for m in (m for m in parsed if m.family == "RR"):
         runs = full if m.cutoff is None else {q: dict(_trec_sorted(d)[: m.cutoff]) for q, d in full.items()}

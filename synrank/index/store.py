@@ -81,6 +81,15 @@ def partial_dir(out: Path) -> Path:
     return out.with_name(f".{out.name}.partial")
 
 
+def check_output(out: str | Path, *, overwrite: bool = False) -> None:
+    """Refuse an index folder that would replace a file, or a non-empty folder unless ``overwrite``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError("not a folder: a file of that name exists (the index needs a folder)", path=out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise InputError("output folder exists and is not empty (pass --overwrite to replace it)", path=out)
+
+
 def build_index(
     encoder: Any,
     docs: Iterable[Document],
@@ -89,16 +98,14 @@ def build_index(
     manifest: dict[str, Any],
     *,
     on_progress: Callable[[int], None] | None = None,
-    overwrite: bool = False,
 ) -> BuildStats:
     """Encode ``docs`` chunk by chunk into ``out``; safe to interrupt and re-run with the same arguments.
 
     Encoded chunks are saved as ``.npy`` in the partial folder; the FAISS index is assembled at the end
-    (training IVF/PQ on the first ``train_sample`` vectors), then the folder is renamed into place.
+    (training IVF/PQ on the first ``train_sample`` vectors), then the folder is renamed into place,
+    replacing ``out``: callers check it first with :func:`check_output` (:func:`synrank.index.build` does).
     """
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InputError("output folder exists and is not empty (pass --overwrite to replace it)", path=out)
     work = partial_dir(out)
     work.mkdir(parents=True, exist_ok=True)
     stamp = work / "build.json"

@@ -1,11 +1,16 @@
-"""Real inputs for the compare tests: BM25 variants (bm25s) on the SciFact test queries, as TREC runs and as
-`synrank eval`-style results JSON files. No test lives here; the other test_compare_* files import it."""
+"""Helpers shared by several test files (one module instead of imports between test files).
+
+Each section says which tests use it; add new sections at the end.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
 from pathlib import Path
+
+# --- compare: real inputs (test_compare_cli, test_compare_stats, test_compare_stage) -------------------------
+# BM25 variants (bm25s) on the SciFact test queries, as TREC runs and as `synrank eval`-style results files.
 
 SYSTEMS = {
     # name: (bm25s method, k1, b, stem, use title)

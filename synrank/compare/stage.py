@@ -1,0 +1,281 @@
+"""The `compare` stage: read systems, run the paired tests once, and render the report many ways.
+
+As in ranx (``compare()`` returns a ``Report`` that prints itself as a table, LaTeX or a dict), the work is
+split in two: :func:`run` reads the inputs and computes a :class:`CompareReport` once; the report renders
+itself as a Rich table, Markdown, LaTeX, CSV, JSON or plots (``synrank.compare.tables``/``plots``) and saves
+any of them with a manifest. ``synrank compare`` is a thin command over both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synrank.config import setting
+from synrank.errors import ConfigError
+
+FORMAT_ALIASES = {"md": "markdown", "tex": "latex", "table": "rich"}
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def _choice(value: str, allowed: tuple[str, ...], setting_name: str, aliases: dict[str, str] | None = None) -> str:
+    key = value.strip().lower()
+    key = (aliases or {}).get(key, key)
+    if key not in allowed:
+        raise ConfigError(f"{value!r} is not one of: {', '.join(allowed)}", setting=setting_name)
+    return key
+
+
+@dataclass
+class CompareConfig:
+    inputs: list[str] = setting(
+        help="Two or more `synrank eval` results JSON files, or TREC runs (then give --qrels); - reads one results file from stdin."
+    )
+    baseline: str | None = setting(
+        None, help="Input file or system name every other system is tested against; default: the first input."
+    )
+    name: list[str] | None = setting(
+        None, help="System names in input order (repeat, or comma-separate); default: file stems."
+    )
+    qrels: str | None = setting(None, help="Qrels (TREC, BEIR TSV or JSONL) to score TREC run inputs with.")
+    metrics: str | None = setting(
+        None, help="Comma-separated metrics; default: those of the first results file, or nDCG@10,R@100,RR@10,AP for runs."
+    )
+    rel_level: int = setting(1, help="TREC runs: minimum grade counted relevant by binary metrics (TREC DL uses 2).")
+    intersect: bool = setting(
+        False, help="Compare only on queries every system answered (default: a missing query counts 0)."
+    )
+    test: str = setting("t-test", help="Paired test: t-test, randomization (Fisher; alias permutation), wilcoxon, bootstrap.")
+    permutations: int = setting(10_000, help="Random sign flips for the randomization test.")
+    resamples: int = setting(10_000, help="Bootstrap resamples for the confidence intervals (and the bootstrap test).")
+    confidence: float = setting(0.95, help="Confidence level of the bootstrap intervals of the mean difference.")
+    correction: str = setting(
+        "holm", help="Multiple-comparison correction over all cells of the table: holm, bonferroni, none."
+    )
+    alpha: float = setting(0.05, help="Significance level applied to the corrected p-values.")
+    format: str = setting("rich", help="Output: rich (table), markdown, latex, csv, json.")
+    out: Path | None = setting(None, help="Write the table to this file (atomically, with a manifest) instead of stdout.")
+    plot: Path | None = setting(
+        None, help="Write sorted per-query deltas vs the baseline, one panel per metric (.png, .pdf, .svg)."
+    )
+    plot_dist: Path | None = setting(
+        None, help="Write per-query metric distributions of every system (.png, .pdf, .svg)."
+    )
+    seed: int = setting(42, help="Seed of the randomization test's sign flips and of the bootstrap resamples.")
+
+    def __post_init__(self) -> None:
+        """Options first: a typo fails before any file is read."""
+        from synrank.compare.correction import CORRECTIONS
+        from synrank.compare.stats import TEST_ALIASES, TESTS
+        from synrank.compare.tables import FORMATS
+
+        self.inputs = [str(p) for p in self.inputs]
+        self.test = _choice(self.test, TESTS, "test", TEST_ALIASES)
+        self.correction = _choice(self.correction, CORRECTIONS, "correction")
+        self.format = _choice(self.format, FORMATS, "format", FORMAT_ALIASES)
+        if len(self.inputs) < 2:
+            raise ConfigError(
+                f"compare needs at least two systems, got {len(self.inputs)} ({', '.join(self.inputs) or 'none'})", setting="inputs"
+            )
+        if self.inputs.count("-") > 1:
+            raise ConfigError("stdin (-) can be only one of the inputs", setting="inputs")
+        for name in ("permutations", "resamples"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"must be at least 1, got {getattr(self, name)}", setting=name)
+        for name in ("alpha", "confidence"):
+            if not 0 < getattr(self, name) < 1:
+                raise ConfigError(f"must be between 0 and 1, got {getattr(self, name)}", setting=name)
+        self.out, self.plot, self.plot_dist = (None if p is None else Path(p) for p in (self.out, self.plot, self.plot_dist))
+        for name in ("plot", "plot_dist"):
+            p = getattr(self, name)
+            if p is not None and p.suffix.lower() not in PLOT_SUFFIXES:
+                raise ConfigError(f"{p}: use a {', '.join(PLOT_SUFFIXES)} file name", setting=name)
+        resolved = self.resolved_inputs
+        for i, r in enumerate(resolved):
+            if resolved.index(r) != i:
+                raise ConfigError(f"{self.inputs[i]} is given twice: each system must be a different file", setting="inputs")
+        for name in ("out", "plot", "plot_dist"):
+            target = getattr(self, name)
+            if target is not None and str(target.resolve()) in resolved:
+                raise ConfigError(f"{target} is one of the inputs: refusing to overwrite it", setting=name)
+        names = self.system_names
+        if names and len(names) != len(self.inputs):
+            raise ConfigError(f"got {len(names)} names for {len(self.inputs)} inputs", setting="name")
+        if self.metrics is not None and not self.wanted_metrics:
+            raise ConfigError("is empty", setting="metrics")
+
+    @property
+    def resolved_inputs(self) -> list[str]:
+        return [str(Path(p).resolve()) if p != "-" else "-" for p in self.inputs]
+
+    @property
+    def system_names(self) -> list[str]:
+        """The names given (each entry may hold several, comma-separated); empty when none were."""
+        return [n.strip() for v in (self.name or []) for n in v.split(",") if n.strip()]
+
+    @property
+    def wanted_metrics(self) -> list[str] | None:
+        return [m.strip() for m in self.metrics.split(",") if m.strip()] if self.metrics else None
+
+
+@dataclass
+class CompareReport:
+    """Every system against the baseline on every metric, computed once; render it as often as needed."""
+
+    comparison: Any  # synrank.compare.analysis.Comparison: cells, per-query scores, settings
+    inputs: list[dict[str, Any]]  # one summary per system (name, path, kind, dataset), baseline first
+    manifest: dict[str, Any] = field(repr=False)
+
+    @property
+    def baseline(self) -> str:
+        return str(self.comparison.baseline)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report: the comparison, the inputs and the manifest."""
+        return {**self.comparison.to_dict(), "inputs": self.inputs, "manifest": self.manifest}
+
+    def rich_table(self) -> Any:
+        from synrank.compare.tables import rich_table
+
+        return rich_table(self.comparison)
+
+    def render(self, fmt: str) -> str:
+        """The report as text: ``markdown``, ``latex``, ``csv``, ``json``, or ``rich`` (the table, uncoloured)."""
+        from synrank.compare.tables import FORMATS, render
+
+        fmt = _choice(fmt, FORMATS, "format", FORMAT_ALIASES)
+        if fmt == "rich":
+            import io
+
+            from rich.console import Console
+
+            buf = io.StringIO()
+            Console(file=buf, width=200, color_system=None).print(self.rich_table())
+            return buf.getvalue()
+        extra = {"inputs": self.inputs, "manifest": self.manifest} if fmt == "json" else None
+        return render(self.comparison, fmt, extra)
+
+    def save(self, path: str | Path, fmt: str = "rich") -> Path:
+        """Write :meth:`render` atomically to ``path``, with ``PATH.manifest.json`` beside it."""
+        from synrank.formats.io import atomic_write
+        from synrank.formats.manifest import manifest_path_for, write_manifest
+
+        text = self.render(fmt)
+        with atomic_write(path) as fh:
+            fh.write(text)
+        write_manifest(self.manifest, manifest_path_for(path))
+        return Path(path)
+
+    def plot(self, path: str | Path, kind: str = "deltas") -> int:
+        """Write a figure (``deltas``: sorted per-query deltas; ``distributions``) and its manifest; returns
+        the number of panels."""
+        from synrank.compare.plots import plot_deltas, plot_distributions
+        from synrank.formats.manifest import manifest_path_for, write_manifest
+
+        if kind not in ("deltas", "distributions"):
+            raise ValueError(f"unknown plot kind {kind!r} (deltas, distributions)")
+        panels = (plot_deltas if kind == "deltas" else plot_distributions)(self.comparison, path)
+        tag = "compare-plot" if kind == "deltas" else "compare-plot-dist"
+        write_manifest({**self.manifest, "kind": tag}, manifest_path_for(path))
+        return panels
+
+
+def _resolve_baseline(cfg: CompareConfig, names: list[str]) -> int:
+    if cfg.baseline is None:
+        return 0
+    for i, (p, n) in enumerate(zip(cfg.inputs, names)):
+        if cfg.baseline in (p, n):
+            return i
+    target = str(Path(cfg.baseline).resolve())
+    for i, p in enumerate(cfg.resolved_inputs):
+        if p == target:
+            return i
+    raise ConfigError(f"{cfg.baseline!r} is neither one of the input files nor a system name ({', '.join(names)})", setting="baseline")
+
+
+def _noop(_message: str) -> None:
+    pass
+
+
+def run(cfg: CompareConfig, *, info: Callable[[str], None] = _noop) -> CompareReport:
+    """Read ``cfg.inputs``, test every system against the baseline, and write the outputs ``cfg`` names
+    (``out`` in ``cfg.format``, ``plot``, ``plot_dist``). Outputs are written only after everything is
+    computed, so bad input never leaves a half-written file."""
+    from synrank.compare.analysis import Settings, compare
+    from synrank.compare.inputs import align, check_names, default_names, load_results, load_run, looks_like_json, pick_metrics, summary
+    from synrank.formats.io import display_name
+    from synrank.formats.manifest import make_manifest
+
+    names = cfg.system_names or default_names(cfg.inputs)
+    check_names(names)
+    wanted = cfg.wanted_metrics
+
+    # Read every input (results JSON, or TREC run scored against the qrels).
+    kinds = [looks_like_json(p) for p in cfg.inputs]
+    qrels_data = None
+    run_metrics: list[str] = []
+    if not all(kinds):
+        first_run = display_name(cfg.inputs[kinds.index(False)])
+        if cfg.qrels is None:
+            raise ConfigError(f"{first_run} is not a results JSON file, so it is read as a TREC run: give qrels to score it", setting="qrels")
+        from synrank.evaluate.metrics import DEFAULT_METRICS, parse_metrics
+        from synrank.formats.qrels import read_qrels
+
+        run_metrics = [m.name for m in parse_metrics(wanted or list(DEFAULT_METRICS))]
+        qrels_data = read_qrels(cfg.qrels)
+    elif cfg.qrels is not None:
+        info("note: --qrels is ignored: every input is an eval results file with its own per-query metrics")
+    systems = []
+    for path, nm, is_json in zip(cfg.inputs, names, kinds):
+        if is_json:
+            systems.append(load_results(path, nm))
+        else:
+            assert qrels_data is not None and cfg.qrels is not None
+            systems.append(load_run(path, nm, qrels_data, display_name(cfg.qrels), run_metrics, cfg.rel_level))
+    b = _resolve_baseline(cfg, names)
+    systems.insert(0, systems.pop(b))  # the baseline is the first row of every table
+    datasets = {s.dataset for s in systems if s.dataset}
+    if len(datasets) > 1:
+        info(f"warning: the inputs name different datasets ({', '.join(sorted(datasets))}); checking their query ids overlap")
+    chosen = pick_metrics(systems, wanted)
+    aligned = align(systems, chosen, intersect=cfg.intersect)
+    for s in systems:
+        miss = aligned.missing[s.name]
+        if miss and not cfg.intersect:
+            info(f"note: {s.name} has no result for {miss} of {len(aligned.qids)} queries; they count 0 (--intersect drops them)")
+    if cfg.intersect and aligned.dropped:
+        info(f"note: --intersect keeps the {len(aligned.qids)} queries every system answered, dropping {aligned.dropped}")
+
+    settings = Settings(
+        test=cfg.test,
+        correction=cfg.correction,
+        alpha=cfg.alpha,
+        permutations=cfg.permutations,
+        resamples=cfg.resamples,
+        confidence=cfg.confidence,
+        seed=cfg.seed,
+    )
+    comparison = compare(aligned, baseline=0, settings=settings)
+    config = {
+        "baseline": comparison.baseline,
+        "metrics": chosen,
+        "intersect": cfg.intersect,
+        "rel_level": cfg.rel_level if qrels_data is not None else None,
+        "qrels": cfg.qrels if qrels_data is not None else None,
+        "format": cfg.format,
+        **vars(settings),
+    }
+    inputs = [summary(s) for s in systems]
+    report = CompareReport(comparison, inputs, make_manifest("compare", config=config, inputs=inputs))
+
+    if cfg.out is not None:
+        report.save(cfg.out, cfg.format)
+        info(f"wrote {cfg.out}")
+    for path, kind in ((cfg.plot, "deltas"), (cfg.plot_dist, "distributions")):
+        if path is not None:
+            panels = report.plot(path, kind)
+            info(f"wrote {path} ({panels} panel{'s' if panels > 1 else ''})")
+    return report
+

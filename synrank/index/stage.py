@@ -1,0 +1,170 @@
+"""The `index` stage: encode a corpus with a bi-encoder into a FAISS index folder, as a library call.
+
+``build(IndexConfig(...))`` streams the corpus in chunks into ``out`` (resumable through the hidden
+``.NAME.partial`` folder of :mod:`synrank.index.store`); ``synrank index`` is a thin command over it.
+This module stays light (no torch, numpy or faiss at import) because the CLI reads its config at start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synrank.config import check_positive, setting
+from synrank.errors import ConfigError, InputError
+
+# Help of the runtime settings shared by the stages that encode (index, search, eval).
+DEVICE_HELP = "Device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps."
+DTYPE_HELP = "Compute dtype: auto (bf16 where the hardware has it, else fp32), fp32, bf16, fp16."
+THREADS_HELP = "CPU threads for torch; 0 = all cores available."
+SEED_HELP = "Random seed (Python, NumPy, torch)."
+TRUST_HELP = "Allow a model repository to run its own Python code (off by default)."
+
+
+@dataclass
+class IndexConfig:
+    corpus: str = setting(
+        help="Corpus: a BEIR folder (corpus.jsonl), a JSONL/TSV corpus file, '-' for stdin, or an ir_datasets id."
+    )
+    out: Path = setting(help="Index folder to write (index.faiss, docids.txt, manifest.json).")
+    model: str = setting("minilm", help="Bi-encoder: alias (see `synrank models`), local folder, checkpoint or hub id.")
+    factory: str = setting(
+        "Flat", help="FAISS index factory string: Flat (exact), HNSW32, IVF4096,PQ64, ... (IVF/PQ are trained on a sample)."
+    )
+    no_title: bool = setting(False, help="Encode only the text, not 'title + \" \" + text'.")
+    doc_prefix: str = setting("", help="Prefix added to every document (e.g. 'passage: ' for e5).")
+    batch_tokens: int = setting(16384, help="Token budget per batch (batch size x longest text).")
+    max_batch_size: int = setting(256, help="Upper bound on texts per batch.")
+    max_seq_length: int = setting(0, help="Truncate texts to this many tokens; 0 = the model's limit.")
+    chunk_size: int = setting(4096, help="Documents encoded and checkpointed together (resume granularity).")
+    train_sample: int = setting(100_000, help="Vectors used to train IVF/PQ indexes.")
+    device: str = setting("auto", help=DEVICE_HELP)
+    dtype: str = setting("auto", help=DTYPE_HELP)
+    threads: int = setting(0, help=THREADS_HELP)
+    seed: int = setting(42, help=SEED_HELP)
+    trust_remote_code: bool = setting(False, help=TRUST_HELP)
+    overwrite: bool = setting(False, help="Replace an existing non-empty output folder.")
+
+    def __post_init__(self) -> None:
+        self.corpus, self.out = str(self.corpus), Path(self.out)
+        check_positive(self, "batch_tokens", "max_batch_size", "chunk_size", "train_sample")
+        if self.max_seq_length < 0:
+            raise ConfigError(f"must be 0 (the model's limit) or more (got {self.max_seq_length})", setting="max_seq_length")
+
+
+@dataclass
+class IndexResult:
+    out: Path
+    documents: int
+    chunks_reused: int  # from an interrupted run with the same settings
+    chunks_encoded: int
+    model: dict[str, Any]  # the encoder as recorded in the manifest
+    manifest: dict[str, Any] = field(repr=False)
+
+
+@contextlib.contextmanager
+def _spooled_stdin() -> Iterator[str]:
+    """Copy stdin to a temporary file so the corpus can be read twice (validate + count, then encode)."""
+    fd, tmp = tempfile.mkstemp(prefix="synrank-stdin-", suffix=".corpus")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            shutil.copyfileobj(sys.stdin.buffer, fh)
+        with open(tmp, "rb") as fh:
+            first = fh.read(64).lstrip()
+        new = tmp + (".jsonl" if first.startswith(b"{") else ".tsv")
+        os.replace(tmp, new)
+        tmp = new
+        yield tmp
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _is_ir_datasets_id(source: str) -> bool:
+    return source != "-" and not Path(source).exists() and "/" in source and not source.startswith((".", "/"))
+
+
+def build(cfg: IndexConfig, *, info: Callable[[str], None] = lambda _m: None) -> IndexResult:
+    """Encode ``cfg.corpus`` into the index folder ``cfg.out``; re-running after an interruption reuses the
+    finished chunks. Bad input removes the partial build, so nothing half-written is left behind."""
+    from synrank.evaluate.datasets import iter_ir_datasets_docs
+    from synrank.formats.corpus import iter_corpus
+    from synrank.formats.manifest import make_manifest, read_manifest
+    from synrank.index.encoder import Encoder, EncoderConfig
+    from synrank.index.store import MANIFEST, BuildConfig, build_index, check_output, discard_partial
+    from synrank.runtime.progress import make_progress
+    from synrank.runtime.seeding import set_seed, set_threads
+
+    out = cfg.out
+    check_output(out, overwrite=cfg.overwrite)  # before any work: a refused folder costs nothing
+    set_seed(cfg.seed)
+    set_threads(cfg.threads)
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(_spooled_stdin()) if cfg.corpus == "-" else cfg.corpus
+        if _is_ir_datasets_id(source):
+            total = None
+
+            def docs_factory():
+                return iter_ir_datasets_docs(cfg.corpus)
+
+        else:
+            # First pass: validate every line (fail fast, before any encoding) and count for the progress bar.
+            total = sum(1 for _ in iter_corpus(source))
+
+            def docs_factory():
+                return iter_corpus(source)
+
+        encoder = Encoder(
+            cfg.model,
+            EncoderConfig(
+                device=cfg.device,
+                dtype=cfg.dtype,
+                max_tokens=cfg.batch_tokens,
+                max_batch_size=cfg.max_batch_size,
+                max_seq_length=cfg.max_seq_length or None,
+                trust_remote_code=cfg.trust_remote_code,
+            ),
+        )
+        minfo = encoder.info()
+        bconf = BuildConfig(
+            factory=cfg.factory,
+            use_title=not cfg.no_title,
+            doc_prefix=cfg.doc_prefix,
+            chunk_size=cfg.chunk_size,
+            train_sample=cfg.train_sample,
+            seed=cfg.seed,
+        )
+        manifest = make_manifest(
+            "index",
+            model=minfo,
+            config={**bconf.__dict__, "batch_tokens": cfg.batch_tokens, "max_batch_size": cfg.max_batch_size},
+            corpus=cfg.corpus,
+            similarity=minfo["similarity"],
+            dimension=minfo["dimension"],
+        )
+        shown = total if total is not None else "all"
+        info(f"encoding {shown} documents with {cfg.model} ({minfo['dtype']} on {minfo['device']}) into {out}")
+        try:
+            with make_progress("docs") as progress:
+                task = progress.add_task("index", total=total)
+                stats = build_index(
+                    encoder, docs_factory(), out, bconf, manifest, on_progress=lambda n: progress.advance(task, n)
+                )
+        except InputError:
+            discard_partial(out)
+            raise
+    return IndexResult(
+        out=out,
+        documents=stats.documents,
+        chunks_reused=stats.chunks_reused,
+        chunks_encoded=stats.chunks_encoded,
+        model=minfo,
+        manifest=read_manifest(out / MANIFEST),
+    )

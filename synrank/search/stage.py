@@ -1,0 +1,185 @@
+"""The `search` stage: candidate lists for queries from a dense index or BM25, as a library call.
+
+``run(SearchConfig(...))`` reads the queries, searches them in chunks and writes one candidate record per
+query (JSONL, appended query by query and resumable) or a TREC run; ``synrank search`` is a thin command
+over it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synrank.config import check_choices, check_positive, setting
+from synrank.errors import ConfigError
+from synrank.index.stage import DEVICE_HELP, DTYPE_HELP, THREADS_HELP, TRUST_HELP
+
+TREC_SUFFIXES = (".trec", ".run")
+
+
+@dataclass
+class SearchConfig:
+    source: str = setting(
+        help="A `synrank index` folder (dense search), or with --bm25 a corpus: BEIR folder, JSONL/TSV file or '-'."
+    )
+    queries: str = setting(
+        help="Queries: TSV (qid<TAB>text), JSONL (e.g. `generate --task queries` output, source_doc_id is kept) or a BEIR folder."
+    )
+    k: int = setting(100, help="Candidates per query.")
+    bm25: bool = setting(False, help="Search SOURCE (a corpus) with BM25 instead of a dense index.")
+    out: Path | None = setting(
+        None, help="Output file; JSONL is appended per query and resumable. Default: JSONL on stdout."
+    )
+    format: str = setting(
+        "auto",
+        help="jsonl (candidate records), trec (TREC run), or auto: trec when --out ends in .trec/.run.",
+        choices=("auto", "jsonl", "trec"),
+    )
+    chunk: int = setting(256, help="Queries searched (and appended to --out) together.")
+    model: str | None = setting(None, help="Dense: query encoder overriding the index's own model (rarely needed).")
+    query_prefix: str = setting("", help="Dense: prefix added to every query (e.g. 'query: ' for e5).")
+    nprobe: int = setting(0, help="Dense: IVF cells visited per query; 0 = the index's setting.")
+    ef_search: int = setting(0, help="Dense: HNSW search depth; 0 = the index's setting.")
+    batch_tokens: int = setting(16384, help="Dense: token budget per encoding batch.")
+    k1: float = setting(0.9, help="BM25 term-frequency saturation (Anserini default).")
+    b: float = setting(0.4, help="BM25 length normalisation (Anserini default).")
+    stemmer: str = setting("english", help="BM25: Snowball stemmer language (PyStemmer), or none.")
+    stopwords: str = setting("en", help="BM25: stopword list, en or none.")
+    no_title: bool = setting(False, help="BM25: index only the text, not 'title + \" \" + text'.")
+    cache_dir: Path | None = setting(
+        None, help="BM25: where to cache the index. Default: next to the corpus if writable, else ~/.cache/synrank/bm25."
+    )
+    no_cache: bool = setting(False, help="BM25: build in memory, neither read nor write a cache.")
+    device: str = setting("auto", help=DEVICE_HELP)
+    dtype: str = setting("auto", help=DTYPE_HELP)
+    threads: int = setting(0, help=THREADS_HELP)
+    trust_remote_code: bool = setting(False, help=TRUST_HELP)
+    overwrite: bool = setting(False, help="Start over: replace an existing --out instead of resuming it.")
+
+    def __post_init__(self) -> None:
+        # "-" means stdout, the same as no file.
+        self.out = None if self.out is None or str(self.out) == "-" else Path(self.out)
+        self.source, self.queries = str(self.source), str(self.queries)
+        check_choices(self)
+        check_positive(self, "k", "chunk")
+        if self.output_format == "trec" and self.out is None:
+            raise ConfigError("trec needs an output file (out)", setting="format")
+        if self.queries == "-" and self.source == "-":
+            raise ConfigError("only one of the corpus and the queries can be read from stdin", setting="queries")
+
+    @property
+    def output_format(self) -> str:
+        """``jsonl`` or ``trec`` (``auto`` resolved from the output file's suffix)."""
+        if self.format != "auto":
+            return self.format
+        return "trec" if self.out is not None and self.out.suffix in TREC_SUFFIXES else "jsonl"
+
+
+@dataclass
+class SearchResult:
+    out: Path | None  # None: the records went to stdout
+    format: str
+    queries: int  # in the input
+    searched: int  # by this run (the rest were already in --out)
+    engine: dict[str, Any]
+    manifest: dict[str, Any] = field(repr=False)
+
+    @property
+    def resumed(self) -> int:
+        return self.queries - self.searched
+
+
+def open_searcher(cfg: SearchConfig, info: Callable[[str], None] = lambda _m: None) -> tuple[Any, dict[str, Any]]:
+    """The searcher ``cfg`` describes (BM25 over a corpus, or a dense index) and its manifest entry."""
+    if cfg.bm25:
+        from synrank.search.bm25 import BM25Config, load_or_build_bm25
+
+        bconf = BM25Config(k1=cfg.k1, b=cfg.b, stemmer=cfg.stemmer, stopwords=cfg.stopwords, use_title=not cfg.no_title)
+        searcher = load_or_build_bm25(cfg.source, bconf, cache_root=cfg.cache_dir, use_cache=not cfg.no_cache, log=info)
+        cache = str(searcher.path) if searcher.path else None
+        return searcher, {"kind": "bm25", "library": "bm25s", "corpus": cfg.source, "config": bconf.__dict__, "cache": cache}
+    from synrank.index.encoder import EncoderConfig
+    from synrank.search.dense import DenseSearcher
+
+    econf = EncoderConfig(device=cfg.device, dtype=cfg.dtype, max_tokens=cfg.batch_tokens, trust_remote_code=cfg.trust_remote_code)
+    searcher = DenseSearcher(
+        cfg.source,
+        model=cfg.model,
+        encoder_config=econf,
+        query_prefix=cfg.query_prefix,
+        nprobe=cfg.nprobe or None,
+        ef_search=cfg.ef_search or None,
+    )
+    return searcher, {"kind": "dense", **searcher.info()}
+
+
+def _search_in_chunks(searcher: Any, todo: Sequence[Any], k: int, chunk: int) -> Iterator[tuple[Any, list[tuple[str, float]]]]:
+    """``(query, hits)`` for every query of ``todo``, searched ``chunk`` at a time under a progress bar."""
+    from synrank.runtime.progress import make_progress
+
+    with make_progress("queries") as progress:
+        task = progress.add_task("search", total=len(todo))
+        for start in range(0, len(todo), chunk):
+            part = todo[start : start + chunk]
+            yield from zip(part, searcher.search([q.text for q in part], k))
+            progress.advance(task, len(part))
+
+
+def _same_settings(out: Path, manifest: dict[str, Any]) -> bool:
+    """Did the same engine and settings write ``out``? (The manifest is written before searching.)"""
+    from synrank.formats.manifest import manifest_path_for
+
+    mpath = manifest_path_for(out)
+    if not mpath.exists():
+        return False
+    with contextlib.suppress(ValueError, OSError):
+        old = json.loads(mpath.read_text(encoding="utf-8"))
+        plain = json.loads(json.dumps([manifest["model"], manifest["config"]], default=str))
+        return json.loads(json.dumps([old.get("model"), old.get("config")], default=str)) == plain
+    return False
+
+
+def run(cfg: SearchConfig, *, info: Callable[[str], None] = lambda _m: None) -> SearchResult:
+    """Search every query of ``cfg.queries`` and write its top ``cfg.k`` candidates.
+
+    JSONL output to a file is resumable: queries already in ``cfg.out`` (written with the same engine and
+    settings) are skipped; other settings discard the old file first (``overwrite`` always does).
+    """
+    from synrank.formats.io import AppendJsonlWriter
+    from synrank.formats.manifest import make_manifest, manifest_path_for, write_manifest
+    from synrank.formats.runs import write_trec_run
+    from synrank.runtime.seeding import set_threads
+    from synrank.search.records import candidate_record, read_query_records
+
+    set_threads(cfg.threads)
+    qrecs = read_query_records(cfg.queries)
+    searcher, engine = open_searcher(cfg, info)
+    fmt, out = cfg.output_format, cfg.out
+    manifest = make_manifest("search", model=engine, config={"k": cfg.k, "format": fmt, "queries": cfg.queries})
+    todo = qrecs
+    if fmt == "trec":
+        assert out is not None  # SearchConfig refuses trec without a file
+        run_: dict[str, list[tuple[str, float]]] = {}
+        for q, hits in _search_in_chunks(searcher, todo, cfg.k, cfg.chunk):
+            run_[q.query_id] = hits
+        write_trec_run(run_, out, tag="synrank-" + engine["kind"])
+    else:
+        if out is not None:
+            if out.exists() and (cfg.overwrite or not _same_settings(out, manifest)):
+                info(f"--overwrite: starting {out} over" if cfg.overwrite else f"discarding {out} (written by another engine or settings)")
+                out.unlink()
+            write_manifest(manifest, manifest_path_for(out))
+        with AppendJsonlWriter(out, key=lambda r: str(r.get("query_id")), fsync_every=cfg.chunk) as writer:
+            todo = [q for q in qrecs if q.query_id not in writer.done_keys]
+            if out is not None and len(todo) < len(qrecs):
+                info(f"resuming: {len(qrecs) - len(todo):,} of {len(qrecs):,} queries already in {out}")
+            for q, hits in _search_in_chunks(searcher, todo, cfg.k, cfg.chunk):
+                writer.write(candidate_record(q, hits))
+    if out is not None:
+        manifest["queries"] = len(qrecs)
+        write_manifest(manifest, manifest_path_for(out))
+    return SearchResult(out=out, format=fmt, queries=len(qrecs), searched=len(todo), engine=engine, manifest=manifest)
