@@ -125,12 +125,17 @@ def test_empty_file_and_folder_are_replaced_freely(tmp_path):
     check_output(d, kind="dir")
 
 
-def test_our_own_output_needs_overwrite(tmp_path):
+def test_our_own_file_is_replaced_but_our_folder_needs_overwrite(tmp_path):
     out = _ours(tmp_path / "run.trec")
     assert written_by_synrank(out)
+    check_output(out)  # a re-run replaces synrank's own file, as a make step would
+    d = tmp_path / "idx"
+    with guarded_output(d, kind="dir") as t:
+        (t.path / "index.faiss").write_bytes(b"v")
+    assert written_by_synrank(d)
     with pytest.raises(InputError, match="pass --overwrite"):
-        check_output(out)
-    check_output(out, overwrite=True)
+        check_output(d, kind="dir")
+    check_output(d, kind="dir", overwrite=True)
 
 
 # --- atomic file and folder outputs ----------------------------------------------------------------------

@@ -27,15 +27,16 @@ Before any work, the guard refuses, with an :class:`InputError` naming the outpu
   ``(st_dev, st_ino)``) or a folder that *contains* one of them (or a hard link to one of their files);
 * an output under a regular file (``-o notes.txt/run.trec``), a folder where a file is expected and vice versa;
 * an existing, non-empty output that synrank did not write: it is never replaced, even with ``--overwrite``;
-* an existing output synrank wrote, without ``overwrite`` (for ``"append"``: unless its settings match, see below).
+* an existing folder synrank wrote, without ``overwrite`` (a folder is expensive: an index, a model).
+
+An existing *file* synrank wrote is replaced by a re-run as before (a re-run of a make step: ``eval -o``,
+``fuse -o``, ``score -o``); ``overwrite`` matters for files only for ``"append"`` outputs (start over).
 
 "synrank wrote it" means its manifest is there and parses (:func:`written_by_synrank`): a folder holds
 ``manifest.json``; a file has the sidecar ``<name>.manifest.json``; a resumable file may instead have its
 resume stamp ``.<name>.resume.json``. Empty files and empty folders hold nothing to lose and are replaced freely.
 Because every output made through :func:`guarded_output` gets a manifest (``target.manifest`` if the stage set
-one, else a minimal one), re-running a command with ``--overwrite`` can always replace its own earlier output.
-Commands whose outputs are cheap to recompute and that have no ``--overwrite`` flag (``eval``, ``fuse``,
-``compare``) may pass ``overwrite=True``: they then replace their own earlier output but still no foreign file.
+one, else a minimal one), a command can always replace its own earlier output.
 
 A second process on the same output is refused for the whole run: the guard holds an advisory
 ``fcntl.flock`` on ``.<name>.lock`` beside the output (holding the pid) and the loser exits 2 naming that pid.
@@ -199,9 +200,8 @@ def check_output(out: str | Path | None, *, inputs: Iterable[str | Path | None] 
             "choose another output or remove it yourself",
             path=target,
         )
-    if not overwrite:
-        what = "folder" if target.is_dir() else "file"
-        raise InputError(f"output {what} exists (pass --overwrite to replace it)", path=target)
+    if not overwrite and target.is_dir():
+        raise InputError("output folder exists and is not empty (pass --overwrite to replace it)", path=target)
 
 
 class OutputLock:
