@@ -149,9 +149,12 @@ def test_cli_search_resumes_without_duplicates(cli, tmp_path):
     assert r.code == 0, r.stderr
     assert "resuming" in r.stderr
     assert out.read_text().splitlines() == full
-    # other settings never mix with what is there: the old output is discarded
+    # other settings never mix with what is there: refused (the file untouched), or started over with --overwrite
     r = cli("search", "--bm25", corpus, q, "--out", out, "--k", "1")
-    assert r.code == 0 and "discarding" in r.stderr
+    assert r.code == 2 and "different settings (config)" in r.stderr and "--overwrite" in r.stderr
+    assert out.read_text().splitlines() == full
+    r = cli("search", "--bm25", corpus, q, "--out", out, "--k", "1", "--overwrite")
+    assert r.code == 0 and "starting" in r.stderr
     recs = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(recs) == 3 and all(len(x["candidates"]) <= 1 for x in recs)
 

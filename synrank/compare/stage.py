@@ -96,10 +96,9 @@ class CompareConfig:
         for i, r in enumerate(resolved):
             if resolved.index(r) != i:
                 raise ConfigError(f"{self.inputs[i]} is given twice: each system must be a different file", setting="inputs")
-        for name in ("out", "plot", "plot_dist"):
-            target = getattr(self, name)
-            if target is not None and str(target.resolve()) in resolved:
-                raise ConfigError(f"{target} is one of the inputs: refusing to overwrite it", setting=name)
+        outputs = [p.absolute() for p in (self.out, self.plot, self.plot_dist) if p is not None]
+        if len(set(outputs)) < len(outputs):
+            raise ConfigError("out, plot and plot_dist must be different files", setting="out")
         names = self.system_names
         if names and len(names) != len(self.inputs):
             raise ConfigError(f"got {len(names)} names for {len(self.inputs)} inputs", setting="name")
@@ -157,28 +156,32 @@ class CompareReport:
         extra = {"inputs": self.inputs, "manifest": self.manifest} if fmt == "json" else None
         return render(self.comparison, fmt, extra)
 
+    @property
+    def input_paths(self) -> list[str]:
+        """Files the report was computed from (never to be overwritten by its outputs)."""
+        return [s["path"] for s in self.inputs] + ([self.manifest["config"]["qrels"]] if self.manifest["config"].get("qrels") else [])
+
     def save(self, path: str | Path, fmt: str = "rich") -> Path:
         """Write :meth:`render` atomically to ``path``, with ``PATH.manifest.json`` beside it."""
-        from synrank.formats.io import atomic_write
-        from synrank.formats.manifest import manifest_path_for, write_manifest
+        from synrank.formats.outputs import guarded_output
 
         text = self.render(fmt)
-        with atomic_write(path) as fh:
-            fh.write(text)
-        write_manifest(self.manifest, manifest_path_for(path))
+        with guarded_output(path, inputs=self.input_paths, kind="file") as target:
+            target.path.write_text(text, encoding="utf-8")
+            target.manifest = self.manifest
         return Path(path)
 
     def plot(self, path: str | Path, kind: str = "deltas") -> int:
         """Write a figure (``deltas``: sorted per-query deltas; ``distributions``) and its manifest; returns
         the number of panels."""
         from synrank.compare.plots import plot_deltas, plot_distributions
-        from synrank.formats.manifest import manifest_path_for, write_manifest
+        from synrank.formats.outputs import guarded_output
 
         if kind not in ("deltas", "distributions"):
             raise ValueError(f"unknown plot kind {kind!r} (deltas, distributions)")
-        panels = (plot_deltas if kind == "deltas" else plot_distributions)(self.comparison, path)
-        tag = "compare-plot" if kind == "deltas" else "compare-plot-dist"
-        write_manifest({**self.manifest, "kind": tag}, manifest_path_for(path))
+        with guarded_output(path, inputs=self.input_paths, kind="file") as target:
+            panels = (plot_deltas if kind == "deltas" else plot_distributions)(self.comparison, target.path)
+            target.manifest = {**self.manifest, "kind": "compare-plot" if kind == "deltas" else "compare-plot-dist"}
         return panels
 
 
@@ -208,6 +211,10 @@ def run(cfg: CompareConfig, *, info: Callable[[str], None] = _noop) -> CompareRe
     from synrank.formats.io import display_name
     from synrank.formats.manifest import make_manifest
 
+    from synrank.formats.outputs import check_output
+
+    for target in (cfg.out, cfg.plot, cfg.plot_dist):
+        check_output(target, inputs=[*cfg.inputs, cfg.qrels])  # before any work; written at the end
     names = cfg.system_names or default_names(cfg.inputs)
     check_names(names)
     wanted = cfg.wanted_metrics

@@ -6,6 +6,7 @@ file and the TREC run when asked; ``synrank eval`` is a thin command that prints
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,9 @@ class EvalConfig:
             raise ConfigError(exc.message, setting="metrics") from None
         check_positive(self, "k")
         check_source(self.dataset, self.queries, self.qrels)
+        self.out, self.run_out = (None if p is None else Path(p) for p in (self.out, self.run_out))
+        if self.out is not None and self.run_out is not None and self.out.absolute() == self.run_out.absolute():
+            raise ConfigError("must differ from the results file (out)", setting="run_out")
 
 
 @dataclass
@@ -82,49 +86,58 @@ def run(cfg: EvalConfig, *, info: Callable[[str], None] = lambda _m: None) -> Ev
     from synrank.evaluate.datasets import load_eval_data
     from synrank.evaluate.metrics import evaluate_run, queries_without_relevant
     from synrank.evaluate.report import results_record
-    from synrank.formats.io import atomic_write
     from synrank.formats.manifest import make_manifest
+    from synrank.formats.outputs import guarded_output
     from synrank.formats.runs import write_trec_run
     from synrank.index.encoder import EncoderConfig
     from synrank.index.store import DenseIndex
     from synrank.runtime.seeding import set_seed, set_threads
 
-    set_seed(cfg.seed)
-    set_threads(cfg.threads)
-    data = load_eval_data(cfg.dataset, cfg.split, cfg.queries, cfg.qrels)
-    idx = DenseIndex.load(cfg.index)
-    idx.set_search_params(nprobe=cfg.nprobe or None, ef_search=cfg.ef_search or None)
-    encoder = idx.encoder(cfg.model, EncoderConfig(device=cfg.device, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code))
-    qids = list(data.queries)
-    info(f"searching {len(qids)} queries of {data.name} in {cfg.index} (k={cfg.k}, model {encoder.model_name})")
-    results = idx.search([data.queries[q] for q in qids], cfg.k, query_prefix=cfg.query_prefix, encoder=encoder)
-    run_ = {q: dict(r) for q, r in zip(qids, results)}
-    aggregate, per_query = evaluate_run(run_, data.qrels, cfg.metrics, rel_level=cfg.rel_level)
-    empty = queries_without_relevant(data.qrels, cfg.rel_level)
-    if empty:
-        info(f"note: {len(empty)} judged queries have no document at grade >= {cfg.rel_level}; they score 0")
-    if cfg.run_out:
-        write_trec_run(run_, cfg.run_out, tag=cfg.run_tag)
-    manifest = make_manifest(
-        "eval",
-        model=encoder.info(),
-        config={
-            "k": cfg.k,
-            "metrics": cfg.metrics,
-            "rel_level": cfg.rel_level,
-            "query_prefix": cfg.query_prefix,
-            "nprobe": cfg.nprobe,
-            "ef_search": cfg.ef_search,
-        },
-        dataset={"name": data.name, **data.source},
-        index={"path": str(cfg.index), "manifest": idx.manifest},
-        run=str(cfg.run_out) if cfg.run_out else None,
-    )
-    record = results_record(aggregate, per_query, manifest, dataset=data.name)
-    if cfg.out:
-        with atomic_write(cfg.out) as fh:
-            json.dump(record, fh, indent=1)
-            fh.write("\n")
+    inputs = [cfg.index, cfg.dataset, cfg.queries, cfg.qrels]
+    with contextlib.ExitStack() as stack:
+        # Both outputs are guarded before any work and written atomically at the end.
+        results_t, run_t = (
+            stack.enter_context(guarded_output(p, inputs=inputs, kind="file")) if p is not None else None
+            for p in (cfg.out, cfg.run_out)
+        )
+        set_seed(cfg.seed)
+        set_threads(cfg.threads)
+        data = load_eval_data(cfg.dataset, cfg.split, cfg.queries, cfg.qrels)
+        idx = DenseIndex.load(cfg.index)
+        idx.set_search_params(nprobe=cfg.nprobe or None, ef_search=cfg.ef_search or None)
+        encoder = idx.encoder(cfg.model, EncoderConfig(device=cfg.device, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code))
+        qids = list(data.queries)
+        info(f"searching {len(qids)} queries of {data.name} in {cfg.index} (k={cfg.k}, model {encoder.model_name})")
+        results = idx.search([data.queries[q] for q in qids], cfg.k, query_prefix=cfg.query_prefix, encoder=encoder)
+        run_ = {q: dict(r) for q, r in zip(qids, results)}
+        aggregate, per_query = evaluate_run(run_, data.qrels, cfg.metrics, rel_level=cfg.rel_level)
+        empty = queries_without_relevant(data.qrels, cfg.rel_level)
+        if empty:
+            info(f"note: {len(empty)} judged queries have no document at grade >= {cfg.rel_level}; they score 0")
+        manifest = make_manifest(
+            "eval",
+            model=encoder.info(),
+            config={
+                "k": cfg.k,
+                "metrics": cfg.metrics,
+                "rel_level": cfg.rel_level,
+                "query_prefix": cfg.query_prefix,
+                "nprobe": cfg.nprobe,
+                "ef_search": cfg.ef_search,
+            },
+            dataset={"name": data.name, **data.source},
+            index={"path": str(cfg.index), "manifest": idx.manifest},
+            run=str(cfg.run_out) if cfg.run_out else None,
+        )
+        record = results_record(aggregate, per_query, manifest, dataset=data.name)
+        if run_t is not None:
+            write_trec_run(run_, run_t.path, tag=cfg.run_tag)
+            run_t.manifest = manifest
+        if results_t is not None:
+            with open(results_t.path, "w", encoding="utf-8") as fh:
+                json.dump(record, fh, indent=1)
+                fh.write("\n")
+            results_t.manifest = manifest
     return EvalResult(
         dataset=data.name,
         model=str(encoder.model_name),

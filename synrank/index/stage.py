@@ -97,16 +97,18 @@ def build(cfg: IndexConfig, *, info: Callable[[str], None] = lambda _m: None) ->
     from synrank.evaluate.datasets import iter_ir_datasets_docs
     from synrank.formats.corpus import iter_corpus
     from synrank.formats.manifest import make_manifest, read_manifest
+    from synrank.formats.outputs import guarded_output
     from synrank.index.encoder import Encoder, EncoderConfig
-    from synrank.index.store import MANIFEST, BuildConfig, build_index, check_output, discard_partial
+    from synrank.index.store import MANIFEST, BuildConfig, build_index, discard_partial
     from synrank.runtime.progress import make_progress
     from synrank.runtime.seeding import set_seed, set_threads
 
     out = cfg.out
-    check_output(out, overwrite=cfg.overwrite)  # before any work: a refused folder costs nothing
-    set_seed(cfg.seed)
-    set_threads(cfg.threads)
-    with contextlib.ExitStack() as stack:
+    # Guarded for the whole run (refused before any work, locked against a second build into the same
+    # folder); the finished index is written into the guard's temporary folder and swapped in at the end.
+    with guarded_output(out, inputs=[cfg.corpus], overwrite=cfg.overwrite, kind="dir") as target, contextlib.ExitStack() as stack:
+        set_seed(cfg.seed)
+        set_threads(cfg.threads)
         source = stack.enter_context(_spooled_stdin()) if cfg.corpus == "-" else cfg.corpus
         if _is_ir_datasets_id(source):
             total = None
@@ -155,7 +157,13 @@ def build(cfg: IndexConfig, *, info: Callable[[str], None] = lambda _m: None) ->
             with make_progress("docs") as progress:
                 task = progress.add_task("index", total=total)
                 stats = build_index(
-                    encoder, docs_factory(), out, bconf, manifest, on_progress=lambda n: progress.advance(task, n)
+                    encoder,
+                    docs_factory(),
+                    out,
+                    bconf,
+                    manifest,
+                    on_progress=lambda n: progress.advance(task, n),
+                    dest=target.path,
                 )
         except InputError:
             discard_partial(out)

@@ -8,8 +8,6 @@ index is complete, so an interrupted run re-encodes only the unfinished chunk.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +19,7 @@ import numpy as np
 
 from synrank.errors import ConfigError, InputError
 from synrank.formats.corpus import Document, doc_text
-from synrank.formats.io import atomic_write
+from synrank.formats.io import atomic_dir, atomic_write
 from synrank.formats.manifest import read_manifest, write_manifest
 
 INDEX_FILE = "index.faiss"
@@ -81,15 +79,6 @@ def partial_dir(out: Path) -> Path:
     return out.with_name(f".{out.name}.partial")
 
 
-def check_output(out: str | Path, *, overwrite: bool = False) -> None:
-    """Refuse an index folder that would replace a file, or a non-empty folder unless ``overwrite``."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError("not a folder: a file of that name exists (the index needs a folder)", path=out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InputError("output folder exists and is not empty (pass --overwrite to replace it)", path=out)
-
-
 def build_index(
     encoder: Any,
     docs: Iterable[Document],
@@ -98,23 +87,28 @@ def build_index(
     manifest: dict[str, Any],
     *,
     on_progress: Callable[[int], None] | None = None,
+    dest: str | Path | None = None,
 ) -> BuildStats:
-    """Encode ``docs`` chunk by chunk into ``out``; safe to interrupt and re-run with the same arguments.
+    """Encode ``docs`` chunk by chunk for the index folder ``out``; safe to interrupt and re-run with the
+    same arguments.
 
-    Encoded chunks are saved as ``.npy`` in the partial folder; the FAISS index is assembled at the end
-    (training IVF/PQ on the first ``train_sample`` vectors), then the folder is renamed into place,
-    replacing ``out``: callers check it first with :func:`check_output` (:func:`synrank.index.build` does).
+    Encoded chunks are saved as ``.npy`` in the partial folder of ``out``; the FAISS index is assembled at
+    the end (training IVF/PQ on the first ``train_sample`` vectors) into ``dest``, an empty folder the
+    caller puts in place (:func:`synrank.index.build` passes its guarded output's), or else a folder
+    renamed over ``out``.
     """
+    from synrank.formats.outputs import ResumeState
+
     out = Path(out)
     work = partial_dir(out)
     work.mkdir(parents=True, exist_ok=True)
-    stamp = work / "build.json"
-    key = {"model": encoder.info(), "config": config.__dict__}
-    if stamp.exists() and json.loads(stamp.read_text()) != json.loads(json.dumps(key, default=str)):
-        shutil.rmtree(work)  # a previous partial build with other settings: start over
+    # Chunks encoded with another model or settings are synrank's own work files: silently rebuilt.
+    state = ResumeState.decide(work, {"model": encoder.info(), "config": config.__dict__}, overwrite=False, on_change="restart")
+    if state.action == "restart":
+        shutil.rmtree(work)
         work.mkdir(parents=True)
-    with atomic_write(stamp) as fh:
-        json.dump(key, fh, default=str)
+        state.action = "fresh"  # the folder is recreated here, so the stamp lands inside it
+    state.start()
 
     stats = BuildStats()
     ids_parts: list[Path] = []
@@ -159,19 +153,20 @@ def build_index(
     for p in emb_parts:
         index.add(np.load(p))
 
-    final = work / "final"
-    if final.exists():
-        shutil.rmtree(final)
-    final.mkdir()
-    _faiss().write_index(index, str(final / INDEX_FILE))
-    with open(final / IDS_FILE, "w", encoding="utf-8") as fh:
-        for p in ids_parts:
-            fh.write(p.read_text(encoding="utf-8"))
     manifest = {**manifest, "documents": stats.documents, "index": {"factory": config.factory, "ntotal": int(index.ntotal), **stats.extra}}
-    write_manifest(manifest, final / MANIFEST)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(final, out)
+
+    def write(folder: Path) -> None:
+        _faiss().write_index(index, str(folder / INDEX_FILE))
+        with open(folder / IDS_FILE, "w", encoding="utf-8") as fh:
+            for p in ids_parts:
+                fh.write(p.read_text(encoding="utf-8"))
+        write_manifest(manifest, folder / MANIFEST)
+
+    if dest is not None:
+        write(Path(dest))
+    else:
+        with atomic_dir(out, overwrite=True) as tmp:
+            write(tmp)
     shutil.rmtree(work, ignore_errors=True)
     return stats
 

@@ -7,8 +7,6 @@ over it.
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,57 +127,49 @@ def _search_in_chunks(searcher: Any, todo: Sequence[Any], k: int, chunk: int) ->
             progress.advance(task, len(part))
 
 
-def _same_settings(out: Path, manifest: dict[str, Any]) -> bool:
-    """Did the same engine and settings write ``out``? (The manifest is written before searching.)"""
-    from synrank.formats.manifest import manifest_path_for
-
-    mpath = manifest_path_for(out)
-    if not mpath.exists():
-        return False
-    with contextlib.suppress(ValueError, OSError):
-        old = json.loads(mpath.read_text(encoding="utf-8"))
-        plain = json.loads(json.dumps([manifest["model"], manifest["config"]], default=str))
-        return json.loads(json.dumps([old.get("model"), old.get("config")], default=str)) == plain
-    return False
-
-
 def run(cfg: SearchConfig, *, info: Callable[[str], None] = lambda _m: None) -> SearchResult:
     """Search every query of ``cfg.queries`` and write its top ``cfg.k`` candidates.
 
     JSONL output to a file is resumable: queries already in ``cfg.out`` (written with the same engine and
-    settings) are skipped; other settings discard the old file first (``overwrite`` always does).
+    settings) are skipped; other settings are refused unless ``overwrite`` starts the file over
+    (:mod:`synrank.formats.outputs` decides, as for every stage).
     """
     from synrank.formats.io import AppendJsonlWriter
-    from synrank.formats.manifest import make_manifest, manifest_path_for, write_manifest
+    from synrank.formats.manifest import make_manifest
+    from synrank.formats.outputs import check_output, guarded_output
     from synrank.formats.runs import write_trec_run
     from synrank.runtime.seeding import set_threads
     from synrank.search.records import candidate_record, read_query_records
 
+    fmt, out = cfg.output_format, cfg.out
+    inputs = [cfg.queries, cfg.source if cfg.bm25 else None]
+    kind = "file" if fmt == "trec" else "append"
+    check_output(out, inputs=inputs, overwrite=cfg.overwrite, kind=kind)  # before any work
     set_threads(cfg.threads)
     qrecs = read_query_records(cfg.queries)
     searcher, engine = open_searcher(cfg, info)
-    fmt, out = cfg.output_format, cfg.out
-    manifest = make_manifest("search", model=engine, config={"k": cfg.k, "format": fmt, "queries": cfg.queries})
+    settings = {"k": cfg.k, "format": fmt, "queries": cfg.queries}
+    manifest = make_manifest("search", model=engine, config=settings)
     todo = qrecs
     if fmt == "trec":
-        assert out is not None  # SearchConfig refuses trec without a file
         run_: dict[str, list[tuple[str, float]]] = {}
         for q, hits in _search_in_chunks(searcher, todo, cfg.k, cfg.chunk):
             run_[q.query_id] = hits
-        write_trec_run(run_, out, tag="synrank-" + engine["kind"])
+        with guarded_output(out, inputs=inputs, overwrite=cfg.overwrite, kind="file") as target:
+            write_trec_run(run_, target.path, tag="synrank-" + engine["kind"])
+            target.manifest = manifest
     else:
-        if out is not None:
-            if out.exists() and (cfg.overwrite or not _same_settings(out, manifest)):
-                info(f"--overwrite: starting {out} over" if cfg.overwrite else f"discarding {out} (written by another engine or settings)")
-                out.unlink()
-            write_manifest(manifest, manifest_path_for(out))
-        with AppendJsonlWriter(out, key=lambda r: str(r.get("query_id")), fsync_every=cfg.chunk) as writer:
-            todo = [q for q in qrecs if q.query_id not in writer.done_keys]
-            if out is not None and len(todo) < len(qrecs):
-                info(f"resuming: {len(qrecs) - len(todo):,} of {len(qrecs):,} queries already in {out}")
-            for q, hits in _search_in_chunks(searcher, todo, cfg.k, cfg.chunk):
-                writer.write(candidate_record(q, hits))
-    if out is not None:
-        manifest["queries"] = len(qrecs)
-        write_manifest(manifest, manifest_path_for(out))
+        fingerprint = {"model": engine, "config": settings}
+        with guarded_output(out, inputs=inputs, overwrite=cfg.overwrite, kind="append", fingerprint=fingerprint) as target:
+            target.manifest = manifest
+            target.write_manifest()  # before the first record, so a killed run is recognisable
+            if target.resume is not None and target.resume.action == "restart":
+                info(f"--overwrite: starting {out} over")
+            with AppendJsonlWriter(target.path, key=lambda r: str(r.get("query_id")), fsync_every=cfg.chunk) as writer:
+                todo = [q for q in qrecs if q.query_id not in writer.done_keys]
+                if out is not None and len(todo) < len(qrecs):
+                    info(f"resuming: {len(qrecs) - len(todo):,} of {len(qrecs):,} queries already in {out}")
+                for q, hits in _search_in_chunks(searcher, todo, cfg.k, cfg.chunk):
+                    writer.write(candidate_record(q, hits))
+            manifest["queries"] = len(qrecs)
     return SearchResult(out=out, format=fmt, queries=len(qrecs), searched=len(todo), engine=engine, manifest=manifest)
