@@ -48,12 +48,14 @@ class BM25Config:
     use_title: bool = True
 
     def validate(self) -> None:
-        if self.k1 < 0 or not 0 <= self.b <= 1:
-            raise ConfigError(f"BM25 needs k1 >= 0 and 0 <= b <= 1 (got k1={self.k1}, b={self.b})")
+        if self.k1 < 0:
+            raise ConfigError(f"BM25 needs k1 >= 0 (got {self.k1})", setting="k1")
+        if not 0 <= self.b <= 1:
+            raise ConfigError(f"BM25 needs 0 <= b <= 1 (got {self.b})", setting="b")
         if self.stopwords not in ("en", "none"):
-            raise ConfigError(f"unknown stopword list {self.stopwords!r} (use en or none)")
+            raise ConfigError(f"unknown stopword list {self.stopwords!r} (use en or none)", setting="stopwords")
         if self.method not in ("lucene", "robertson", "atire", "bm25l", "bm25+"):
-            raise ConfigError(f"unknown BM25 variant {self.method!r} (lucene, robertson, atire, bm25l, bm25+)")
+            raise ConfigError(f"unknown BM25 variant {self.method!r} (lucene, robertson, atire, bm25l, bm25+)", setting="method")
 
 
 def _stemmer(name: str) -> Any:
@@ -64,7 +66,7 @@ def _stemmer(name: str) -> Any:
     try:
         return Stemmer.Stemmer(name)
     except KeyError:
-        raise ConfigError(f"unknown stemmer language {name!r} (e.g. english, french, german; or none)") from None
+        raise ConfigError(f"unknown stemmer language {name!r} (e.g. english, french, german; or none)", setting="stemmer") from None
 
 
 def _tokenize(texts: Sequence[str], config: BM25Config, stemmer: Any, *, return_ids: bool) -> Any:
@@ -127,9 +129,7 @@ class BM25Index:
             return np.zeros(len(self.doc_ids), dtype=np.float32)
         return np.asarray(self.retriever.get_scores_from_ids(token_ids), dtype=np.float32)
 
-    def search(
-        self, queries: Sequence[str], k: int, on_progress: Callable[[int], None] | None = None
-    ) -> list[list[tuple[str, float]]]:
+    def search(self, queries: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
         """Top ``k`` (doc_id, score) per query, best first; only documents sharing a term with the query
         (as Lucene), ties broken by corpus order so results are deterministic."""
         results: list[list[tuple[str, float]]] = []
@@ -143,8 +143,6 @@ class BM25Index:
                 top = np.argpartition(-scores, kk - 1)[:kk] if kk < len(scores) else np.arange(len(scores))
                 top = sorted(top.tolist(), key=lambda i: (-scores[i], i))[:kk]
                 results.append([(self.doc_ids[i], float(scores[i])) for i in top])
-            if on_progress is not None:
-                on_progress(1)
         return results
 
     def score_pairs(self, query: str, doc_ids: Sequence[str]) -> list[float]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,5 @@ class DenseSearcher:
     def info(self) -> dict[str, Any]:
         return {"index": str(self.index.path), "model": self.encoder.info(), "query_prefix": self.query_prefix}
 
-    def search(
-        self, queries: Sequence[str], k: int, on_progress: Callable[[int], None] | None = None
-    ) -> list[list[tuple[str, float]]]:
-        hits = self.index.search(list(queries), k, query_prefix=self.query_prefix, encoder=self.encoder)
-        if on_progress is not None:
-            on_progress(len(queries))
-        return hits
+    def search(self, queries: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        return self.index.search(list(queries), k, query_prefix=self.query_prefix, encoder=self.encoder)

@@ -68,6 +68,14 @@ class SearchConfig:
             raise ConfigError("trec needs an output file (out)", setting="format")
         if self.queries == "-" and self.source == "-":
             raise ConfigError("only one of the corpus and the queries can be read from stdin", setting="queries")
+        if self.bm25:
+            self.bm25_config().validate()
+
+    def bm25_config(self) -> Any:
+        """The :class:`synrank.search.bm25.BM25Config` of the BM25 settings."""
+        from synrank.search.bm25 import BM25Config
+
+        return BM25Config(k1=self.k1, b=self.b, stemmer=self.stemmer, stopwords=self.stopwords, use_title=not self.no_title)
 
     @property
     def output_format(self) -> str:
@@ -94,9 +102,9 @@ class SearchResult:
 def open_searcher(cfg: SearchConfig, info: Callable[[str], None] = lambda _m: None) -> tuple[Any, dict[str, Any]]:
     """The searcher ``cfg`` describes (BM25 over a corpus, or a dense index) and its manifest entry."""
     if cfg.bm25:
-        from synrank.search.bm25 import BM25Config, load_or_build_bm25
+        from synrank.search.bm25 import load_or_build_bm25
 
-        bconf = BM25Config(k1=cfg.k1, b=cfg.b, stemmer=cfg.stemmer, stopwords=cfg.stopwords, use_title=not cfg.no_title)
+        bconf = cfg.bm25_config()
         searcher = load_or_build_bm25(cfg.source, bconf, cache_root=cfg.cache_dir, use_cache=not cfg.no_cache, log=info)
         cache = str(searcher.path) if searcher.path else None
         return searcher, {"kind": "bm25", "library": "bm25s", "corpus": cfg.source, "config": bconf.__dict__, "cache": cache}
