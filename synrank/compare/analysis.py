@@ -10,18 +10,22 @@ import numpy as np
 
 from synrank.compare.correction import adjust
 from synrank.compare.inputs import Aligned
+from synrank.compare.stage import CompareConfig
 from synrank.compare.stats import TIE_EPS, bootstrap, run_test
+from synrank.config import default_of
 
 
 @dataclass
 class Settings:
-    test: str = "t-test"
-    correction: str = "holm"
-    alpha: float = 0.05
-    permutations: int = 10_000
-    resamples: int = 10_000
-    confidence: float = 0.95
-    seed: int = 42
+    """The statistical settings of a comparison (defaults: :class:`~synrank.compare.stage.CompareConfig`'s)."""
+
+    test: str = default_of(CompareConfig, "test")
+    correction: str = default_of(CompareConfig, "correction")
+    alpha: float = default_of(CompareConfig, "alpha")
+    permutations: int = default_of(CompareConfig, "permutations")
+    resamples: int = default_of(CompareConfig, "resamples")
+    confidence: float = default_of(CompareConfig, "confidence")
+    seed: int = default_of(CompareConfig, "seed")
 
 
 @dataclass

@@ -226,7 +226,7 @@ def align(systems: Sequence[System], metrics: Sequence[str], *, intersect: bool 
 def check_names(names: Sequence[str]) -> None:
     dupes = sorted({n for n in names if list(names).count(n) > 1})
     if dupes:
-        raise ConfigError(f"two systems are named {dupes[0]!r}: give distinct names with --name")
+        raise ConfigError(f"two systems are named {dupes[0]!r}: give distinct names", setting="name")
 
 
 def summary(system: System) -> dict[str, Any]:

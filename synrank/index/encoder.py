@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from synrank.config import default_of
+from synrank.index.stage import IndexConfig
 from synrank.models import load_sentence_transformer, resolve_model_name
 from synrank.runtime.batching import run_with_oom_backoff, token_budget_batches
 from synrank.runtime.device import dtype_name, resolve_device, resolve_dtype
@@ -22,12 +24,14 @@ from synrank.runtime.device import dtype_name, resolve_device, resolve_dtype
 
 @dataclass
 class EncoderConfig:
-    device: str = "auto"
-    dtype: str = "auto"
-    max_tokens: int = 16384  # per batch: batch size x longest sequence (after truncation)
-    max_batch_size: int = 256
+    """Encoding settings (defaults: :class:`~synrank.index.stage.IndexConfig`'s, which documents them)."""
+
+    device: str = default_of(IndexConfig, "device")
+    dtype: str = default_of(IndexConfig, "dtype")
+    max_tokens: int = default_of(IndexConfig, "batch_tokens")  # per batch: batch size x longest sequence (after truncation)
+    max_batch_size: int = default_of(IndexConfig, "max_batch_size")
     max_seq_length: int | None = None  # None: the model's own limit
-    trust_remote_code: bool = False
+    trust_remote_code: bool = default_of(IndexConfig, "trust_remote_code")
 
 
 class Encoder:

@@ -28,9 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from synrank.config import default_of
 from synrank.errors import ConfigError, InputError
 from synrank.formats.corpus import corpus_file, doc_text, iter_corpus
 from synrank.formats.io import STDIN, atomic_dir
+from synrank.search.stage import SearchConfig
 
 CACHE_VERSION = 1
 META_FILE = "synrank-bm25.json"
@@ -40,12 +42,14 @@ STEMMERS = ("english", "none")
 
 @dataclass(frozen=True)
 class BM25Config:
-    k1: float = 0.9
-    b: float = 0.4
+    """BM25 settings (defaults: :class:`~synrank.search.stage.SearchConfig`'s, which documents them)."""
+
+    k1: float = default_of(SearchConfig, "k1")
+    b: float = default_of(SearchConfig, "b")
     method: str = "lucene"
-    stemmer: str = "english"  # a Snowball language known to PyStemmer, or "none"
-    stopwords: str = "en"  # "en" or "none"
-    use_title: bool = True
+    stemmer: str = default_of(SearchConfig, "stemmer")  # a Snowball language known to PyStemmer, or "none"
+    stopwords: str = default_of(SearchConfig, "stopwords")  # "en" or "none"
+    use_title: bool = not default_of(SearchConfig, "no_title")
 
     def validate(self) -> None:
         if self.k1 < 0:
