@@ -48,3 +48,6 @@ class InputError(SynrankError):
 class ConfigError(SynrankError):
     """Options that cannot work together, unknown names, missing optional dependencies."""
 
+
+class InputWarning(UserWarning):
+    """Input that is used as is but deserves a line on stderr (e.g. empty documents); shown once."""
