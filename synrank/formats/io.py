@@ -97,22 +97,35 @@ def dumps(record: Any) -> str:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """Write ``path`` through a temporary sibling and rename it into place on success only."""
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` (same suffix) and rename it over ``path`` on success only.
+
+    On any exception (Ctrl-C included) the temporary file is removed and ``path`` is left as it was.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # Keep the output's name at the end so writers that look at the suffix (.gz, .trec) see the real one.
+    fd, tmp = tempfile.mkstemp(prefix=".synrank-", suffix="-" + target.name[-180:], dir=target.parent)
     os.fchmod(fd, _FILE_MODE)
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
-            yield fh
-            fh.flush()
+        yield Path(tmp)
+        with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Write ``path`` through a temporary sibling and rename it into place on success only."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+            yield fh
+            fh.flush()
 
 
 @contextlib.contextmanager
