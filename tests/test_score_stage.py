@@ -72,3 +72,24 @@ def test_run_fuse(tmp_path):
     with pytest.raises(ConfigError) as err:
         FuseConfig(runs=[str(a)], out=tmp_path / "g.trec")
     assert err.value.setting == "runs"
+
+
+def test_outputs_are_guarded(cli, files, tmp_path):
+    """score and fuse go through synrank.formats.outputs: never over an input or a file synrank did not write."""
+    tmp, corpus, cands = files
+    before = cands.read_bytes()
+    r = cli("score", cands, "--corpus", corpus, "--teacher", "bm25", "--out", cands)
+    assert r.code == 2 and "is also an input" in r.stderr and cands.read_bytes() == before
+    foreign = tmp / "notes.jsonl"
+    foreign.write_text("mine\n")
+    r = cli("score", cands, "--corpus", corpus, "--teacher", "bm25", "--out", foreign)
+    assert r.code == 2 and "not written by synrank" in r.stderr and foreign.read_text() == "mine\n"
+    assert not (tmp / "notes.jsonl.scored.jsonl").exists()
+    run_a = tmp / "a.trec"
+    run_a.write_text("q1 Q0 d1 1 9.0 A\n")
+    r = cli("fuse", run_a, cands, "--out", foreign)
+    assert r.code == 2 and "not written by synrank" in r.stderr and foreign.read_text() == "mine\n"
+    # a re-run replaces synrank's own output
+    out = tmp / "lists.jsonl"
+    assert cli("score", cands, "--corpus", corpus, "--teacher", "bm25", "--out", out).code == 0
+    assert cli("score", cands, "--corpus", corpus, "--teacher", "bm25", "--out", out, "--list-size", "1").code == 0

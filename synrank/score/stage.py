@@ -16,7 +16,6 @@ options from it). Errors name settings (``ConfigError(..., setting="fuse")``); t
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,13 +153,27 @@ class _NullWriter:
 
 
 def run(cfg: ScoreConfig, *, info: Callable[[str], None] = lambda msg: None, progress: bool = True) -> ScoreResult:
-    """Read and fuse the inputs, score every (query, passage) pair with the teachers, filter, write.
+    """Read the inputs and build each query's list, score every (query, passage) pair with the teachers,
+    filter, write.
 
-    Scores are appended to ``<out>.scored.jsonl`` as they are made, so a rerun of the same config
-    resumes, and a rerun with other filter settings reuses them. ``info`` receives progress lines.
+    The output goes through :func:`synrank.formats.outputs.guarded_output` (never an input or a file
+    synrank did not write; locked; written atomically with its manifest). Scores are appended to
+    ``<out>.scored.jsonl`` as they are made (a :class:`~synrank.formats.outputs.ResumeState` work file),
+    so a rerun of the same config resumes, and a rerun with other filter settings reuses them. ``info``
+    receives progress lines.
     """
-    from synrank.formats.io import AppendJsonlWriter, atomic_write, iter_jsonl, write_jsonl
-    from synrank.formats.manifest import make_manifest, manifest_path_for, write_manifest
+    from synrank.formats.outputs import guarded_output
+
+    if cfg.corpus is not None and cfg.corpus != "-" and not Path(cfg.corpus).exists():
+        raise ConfigError(f"corpus not found: {cfg.corpus}", setting="corpus")
+    with guarded_output(cfg.out, inputs=[*cfg.inputs, cfg.corpus, cfg.queries], overwrite=cfg.overwrite, kind="file") as target:
+        return _run(cfg, target, info, progress)
+
+
+def _run(cfg: ScoreConfig, target: Any, info: Callable[[str], None], progress: bool) -> ScoreResult:
+    from synrank.formats.io import AppendJsonlWriter, iter_jsonl, write_jsonl
+    from synrank.formats.manifest import make_manifest
+    from synrank.formats.outputs import ResumeState, check_output
     from synrank.runtime.progress import make_progress
     from synrank.runtime.seeding import set_seed, set_threads
     from synrank.score.filters import apply_filters
@@ -171,8 +184,6 @@ def run(cfg: ScoreConfig, *, info: Callable[[str], None] = lambda msg: None, pro
 
     specs = cfg.teachers
     out = cfg.out
-    if cfg.corpus is not None and cfg.corpus != "-" and not Path(cfg.corpus).exists():
-        raise ConfigError(f"corpus not found: {cfg.corpus}", setting="corpus")
     set_seed(cfg.seed)
     set_threads(cfg.threads)
 
@@ -227,14 +238,12 @@ def run(cfg: ScoreConfig, *, info: Callable[[str], None] = lambda msg: None, pro
         "dtype": cfg.dtype,
     }
     scored_path = None if out is None else out.with_name(out.name + ".scored.jsonl")
-    stamp_path = None if out is None else out.with_name(out.name + ".scored.json")
-    if scored_path is not None and stamp_path is not None:
-        stale = cfg.overwrite or not stamp_path.exists() or json.loads(stamp_path.read_text(encoding="utf-8")) != json.loads(json.dumps(key))
-        if stale and scored_path.exists():
-            info(f"--overwrite: discarding {scored_path}" if cfg.overwrite else f"discarding {scored_path} (made with other inputs or teachers)")
-            scored_path.unlink()
-        with atomic_write(stamp_path) as fh:
-            fh.write(json.dumps(key))
+    if scored_path is not None:
+        # synrank's own work file: other settings rebuild it (said on stderr), it never becomes an input's.
+        check_output(scored_path, inputs=[*cfg.inputs, cfg.corpus, cfg.queries], kind="append")
+        state = ResumeState.open(scored_path, key, overwrite=cfg.overwrite, on_change="restart", name=str(scored_path))
+        if state.action == "restart":
+            info(f"--overwrite: discarded {scored_path}" if cfg.overwrite else f"discarding {scored_path} (made with other {', '.join(state.changed)})")
 
     list_keys = [_list_key(ql.query_id, sorted(c.doc_id for c in ql.candidates)) for ql in lists]
     teachers: list[Any] = []
@@ -278,11 +287,11 @@ def run(cfg: ScoreConfig, *, info: Callable[[str], None] = lambda msg: None, pro
         summary["removed"] = {**removed_before, **summary["removed"]}
     summary["pairs_scored"] = npairs
     records = [output_record(s, specs) for s in kept]
-    write_jsonl(records, out)
+    write_jsonl(records, target.path)
     tinfo = [t.info() for t in teachers] or specs
     if out is not None:
         config = {**key, "fuse": [cfg.fuse, cfg.rrf_k, cfg.depth, cfg.top], "student_input": cfg.student_input, "filters": cfg.filter_settings(), "seed": cfg.seed}
-        write_manifest(make_manifest("score", model=tinfo, config=config, summary=summary), manifest_path_for(out))
+        target.manifest = make_manifest("score", model=tinfo, config=config, summary=summary)
     return ScoreResult(records=records, summary=summary, out=out, teachers=tinfo, resumed=resumed)
 
 
@@ -336,15 +345,17 @@ def read_run(path: str) -> dict[str, dict[str, float]]:
 
 
 def run_fuse(cfg: FuseConfig) -> FuseResult:
-    """Fuse the runs query by query and write a TREC run with a manifest beside it."""
-    from synrank.formats.manifest import make_manifest, manifest_path_for, write_manifest
+    """Fuse the runs query by query and write a TREC run with a manifest beside it (through
+    :func:`synrank.formats.outputs.guarded_output`: never over an input or a file synrank did not write)."""
+    from synrank.formats.manifest import make_manifest
+    from synrank.formats.outputs import guarded_output
     from synrank.formats.runs import write_trec_run
     from synrank.score.fusion import fuse_runs
 
-    fused = fuse_runs([read_run(r) for r in cfg.runs], method=cfg.method, k=cfg.rrf_k, depth=cfg.depth, top=cfg.top)
-    write_trec_run(fused, cfg.out, tag=cfg.run_tag)
-    settings = as_dict(cfg)
-    manifest = make_manifest("fuse", config={k: settings[k] for k in ("runs", "method", "rrf_k", "depth", "top")})
-    manifest["queries"] = len(fused)
-    write_manifest(manifest, manifest_path_for(cfg.out))
+    with guarded_output(cfg.out, inputs=cfg.runs, kind="file") as target:
+        fused = fuse_runs([read_run(r) for r in cfg.runs], method=cfg.method, k=cfg.rrf_k, depth=cfg.depth, top=cfg.top)
+        write_trec_run(fused, target.path, tag=cfg.run_tag)
+        settings = as_dict(cfg)
+        target.manifest = make_manifest("fuse", config={k: settings[k] for k in ("runs", "method", "rrf_k", "depth", "top")})
+        target.manifest["queries"] = len(fused)
     return FuseResult(fused=fused, out=cfg.out)
