@@ -202,8 +202,9 @@ def test_pct_minmax_statistics_before_drop_and_truncation():
     # a dropped query's passages still count: q3's scores widen the range (0..20 -> q1 0.5, q2 0.3)
     low = mk("q3", None, [("a", 1, -1.0), ("b", 2, -2.0), ("c", 3, -3.0)])
     high = mk("q0", None, [("a", 1, 20.0), ("b", 2, 19.0), ("c", 3, 18.0)])
-    kept, _ = apply_filters([*lists, low, high], FilterConfig(drop_bottom_pct=25, normalize="pct-minmax", pct_low=0, pct_high=100))
-    assert ids(kept) == ["q1", "q2", "q0"]  # cutoff: 25th pct of 12 scores = 1.5 by np.percentile; q3's top -1 < 1.5
+    kept, summary = apply_filters([*lists, low, high], FilterConfig(drop_bottom_pct=25, normalize="pct-minmax", pct_low=0, pct_high=100))
+    assert summary["bottom_cutoff"]["cutoff"] == pytest.approx(-0.25)
+    assert ids(kept) == ["q1", "q2", "q0"]  # cutoff: 25th pct of the 12 scores = -0.25 (index 2.75 between -1 and 0); q3 top -1 < -0.25
     assert kept[0]["candidates"][0]["score"] == pytest.approx((10 - -3) / (20 - -3))
 
 
