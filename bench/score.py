@@ -69,7 +69,7 @@ def main() -> int:
     from synrank.models import alias_path
     from synrank.runtime.seeding import set_threads
     from synrank.score.lists import Candidate, QueryList
-    from synrank.score.pipeline import ScoreConfig, score_lists
+    from synrank.score.pipeline import ScoringOptions, score_lists
     from synrank.score.teachers.base import TeacherConfig
     from synrank.score.teachers.bi_encoder import BiEncoderTeacher
     from synrank.score.teachers.cross_encoder import CrossEncoderTeacher
@@ -119,10 +119,10 @@ def main() -> int:
         direct_ce = CrossEncoder(str(ce_dir), device="cpu")
 
         def run_pipeline(teacher):
-            return [s for rec in score_lists(lists, [teacher], ScoreConfig(chunk_queries=len(lists))) for s in [rec]]
+            return [s for rec in score_lists(lists, [teacher], ScoringOptions(chunk_queries=len(lists))) for s in [rec]]
 
         rows = []
-        ce32 = CrossEncoderTeacher(str(ce_dir), TeacherConfig(device="cpu", dtype="fp32"))
+        ce32 = CrossEncoderTeacher(str(ce_dir), TeacherConfig(device="cpu", dtype="fp32", activation="model"))
         direct_ce.predict(pairs[:16], batch_size=32, show_progress_bar=False)  # warm-up
         ce32.score([q for q, _ in pairs[:16]], [t for _, t in pairs[:16]], ["x"] * 16)
         t_direct, t_ours, ref, got = alternate(
@@ -133,7 +133,7 @@ def main() -> int:
         err = float(np.max(np.abs(np.asarray(flat) - ref)))
         rows.append(("cross-encoder MiniLM-L6 fp32", "CrossEncoder.predict(bs=32)", n / t_direct, n / t_ours, err))
         if not args.skip_bf16:
-            ce_auto = CrossEncoderTeacher(str(ce_dir), TeacherConfig(device="cpu", dtype="auto"))
+            ce_auto = CrossEncoderTeacher(str(ce_dir), TeacherConfig(device="cpu", dtype="auto", activation="model"))
             t_auto, _ = timed(lambda: run_pipeline(ce_auto))
             rows.append((f"cross-encoder MiniLM-L6 {ce_auto.info()['dtype']} (synrank) vs fp32 predict", "CrossEncoder.predict(bs=32)", n / t_direct, n / t_auto, float("nan")))
 

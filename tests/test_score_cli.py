@@ -56,10 +56,13 @@ def test_cross_encoder_scores_equal_predict(cli, data, tiny_cross_encoder):
 
     tmp, corpus, cands, recs = data
     out = tmp / "lists.jsonl"
-    r = cli("score", cands, "--corpus", corpus, "--teacher", f"cross-encoder:{tiny_cross_encoder}", "--dtype", "fp32", "--out", out)
+    r = cli(
+        "score", cands, "--corpus", corpus, "--teacher", f"cross-encoder:{tiny_cross_encoder}", "--dtype", "fp32", "--out", out,
+        "--teacher-activation", "model",
+    )
     assert r.code == 0, r.stderr
     lists = read(out)
-    ce = CrossEncoder(str(tiny_cross_encoder), device="cpu")
+    ce = CrossEncoder(str(tiny_cross_encoder), device="cpu")  # its default activation: sigmoid (one label)
     for rec, src in zip(lists, recs):
         assert {c["doc_id"] for c in rec["candidates"]} == {c["doc_id"] for c in src["candidates"]}
         expected = ce.predict([(src["query"], DOCS[c["doc_id"]]) for c in rec["candidates"]], show_progress_bar=False)
@@ -70,6 +73,29 @@ def test_cross_encoder_scores_equal_predict(cli, data, tiny_cross_encoder):
         assert rec["meta"]["source_doc_id"] == src["source_doc_id"]
     manifest = json.loads((tmp / "lists.jsonl.manifest.json").read_text())
     assert manifest["summary"]["queries_out"] == 3 and manifest["model"][0]["kind"] == "cross-encoder"
+
+
+def test_cross_encoder_raw_logits_by_default(cli, data, tiny_cross_encoder):
+    """CADeT's reference (reranker/run_reranking.py) keeps the classifier's logit; checked against the
+    transformers model run directly, and the `model` activation against sigmoid of those logits."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tmp, corpus, cands, recs = data
+    tok = AutoTokenizer.from_pretrained(str(tiny_cross_encoder))
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_cross_encoder)).eval()
+    r = cli("score", cands, "--corpus", corpus, "--teacher", f"cross-encoder:{tiny_cross_encoder}", "--dtype", "fp32")
+    assert r.code == 0, r.stderr
+    raw = [json.loads(x) for x in r.stdout.splitlines()]
+    for rec, src in zip(raw, recs):
+        docs = [DOCS[c["doc_id"]] for c in rec["candidates"]]
+        with torch.no_grad():
+            logits = model(**tok([src["query"]] * len(docs), docs, padding=True, truncation=True, return_tensors="pt")).logits[:, 0]
+        assert [c["score"] for c in rec["candidates"]] == pytest.approx(logits.tolist(), abs=1e-5)
+    r = cli("score", cands, "--corpus", corpus, "--teacher", f"cross-encoder:{tiny_cross_encoder}", "--dtype", "fp32", "--teacher-activation", "model")
+    squeezed = [json.loads(x) for x in r.stdout.splitlines()]
+    for a, b in zip(raw, squeezed):
+        assert [c["score"] for c in b["candidates"]] == pytest.approx([1 / (1 + np.exp(-c["score"])) for c in a["candidates"]], abs=1e-5)
 
 
 def test_bi_encoder_teacher_equals_cosine(cli, data, tiny_bi_encoder):
@@ -114,7 +140,7 @@ def test_filters_summary_and_list_size(cli, data):
     assert all(len(x["candidates"]) == 2 for x in lists)
     assert all(0.0 <= c["score"] <= 1.0 and "raw_score" in c for x in lists for c in x["candidates"])
     summary = json.loads((tmp / "f.jsonl.manifest.json").read_text())["summary"]
-    assert summary["removed"] == {"source_not_in_top_2": 1, "source_not_teacher_top1": 0}
+    assert summary["removed"] == {"source_not_in_top_2": 1, "fewer_than_2_passages": 0, "source_not_teacher_top1": 0}
 
 
 def test_two_teachers_and_fused_inputs(cli, data, tiny_cross_encoder):
@@ -123,7 +149,7 @@ def test_two_teachers_and_fused_inputs(cli, data, tiny_cross_encoder):
     other.write_text(json.dumps({"query_id": "q1", "query": "lazy dog", "candidates": [{"doc_id": "d4", "score": 1.0}]}) + "\n")
     r = cli(
         "score", cands, other, "--corpus", corpus, "--teacher", "bm25", "--teacher", f"cross-encoder:{tiny_cross_encoder}",
-        "--teacher-combine", "mean", "--dtype", "fp32",
+        "--teacher-combine", "mean", "--dtype", "fp32", "--student-input", "0",
     )
     assert r.code == 0, r.stderr
     lists = [json.loads(x) for x in r.stdout.splitlines()]
@@ -136,6 +162,56 @@ def test_two_teachers_and_fused_inputs(cli, data, tiny_cross_encoder):
     raw = np.array([[c["teachers"][n] for c in q1["candidates"]] for n in names])
     mm = (raw - raw.min(1, keepdims=True)) / (raw.max(1, keepdims=True) - raw.min(1, keepdims=True))
     assert [c["score"] for c in q1["candidates"]] == pytest.approx(mm.mean(0).tolist(), abs=1e-6)
+
+
+def test_student_input_keeps_its_own_candidates(cli, data):
+    """CADeT's reference (reranker/outputs/split_by_retriever.py) trains each retriever's student on that
+    retriever's candidates only; --student-input 0 keeps the fused list (earlier synrank)."""
+    tmp, corpus, cands, recs = data
+    other = tmp / "other.jsonl"
+    other.write_text(
+        json.dumps({"query_id": "q1", "query": "lazy dog", "candidates": [{"doc_id": "d4", "score": 1.0}]}) + "\n"
+        + json.dumps({"query_id": "q9", "query": "cats", "candidates": [{"doc_id": "d5", "score": 1.0}]}) + "\n"
+    )
+    r = cli("score", cands, other, "--corpus", corpus, "--teacher", "bm25")
+    assert r.code == 0, r.stderr
+    lists = {x["query_id"]: x for x in map(json.loads, r.stdout.splitlines())}
+    assert set(lists) == {"q1", "q2", "q3"} and "not_in_input_1: 1" in r.stderr
+    for src in recs:
+        assert {c["doc_id"] for c in lists[src["query_id"]]["candidates"]} == {c["doc_id"] for c in src["candidates"]}
+    r = cli("score", other, cands, "--corpus", corpus, "--teacher", "bm25", "--student-input", "2")
+    assert {json.loads(x)["query_id"] for x in r.stdout.splitlines()} == {"q1", "q2", "q3"}
+    r = cli("score", cands, other, "--corpus", corpus, "--teacher", "bm25", "--student-input", "0")
+    lists = {x["query_id"]: x for x in map(json.loads, r.stdout.splitlines())}
+    assert set(lists) == {"q1", "q2", "q3", "q9"} and "d4" in {c["doc_id"] for c in lists["q1"]["candidates"]}
+    r = cli("score", cands, other, "--corpus", corpus, "--student-input", "3")
+    assert r.code == 2 and "--student-input:" in r.stderr
+
+
+def test_source_in_top_per_input_before_fusion(cli, data):
+    """CADeT's reference (query_generation/retriever_filtering_step.py) tests the source passage in each
+    retriever's own run and fuses only the runs that pass."""
+    tmp, corpus, cands, recs = data
+    # second input: q2's source d4 is first there (it is third in the first input)
+    other = tmp / "other.jsonl"
+    other.write_text(
+        json.dumps({"query_id": "q2", "query": "fox hunting at night", "source_doc_id": "d4", "candidates": [{"doc_id": "d4", "rank": 1}, {"doc_id": "d3", "rank": 2}]}) + "\n"
+        + json.dumps({"query_id": "q1", "query": "lazy dog", "source_doc_id": "d1", "candidates": [{"doc_id": "d4", "rank": 1}, {"doc_id": "d3", "rank": 2}, {"doc_id": "d1", "rank": 3}]}) + "\n"
+    )
+    base = ["score", cands, other, "--corpus", corpus, "--teacher", "bm25", "--require-source-in-top", "2", "--student-input", "0"]
+    r = cli(*base)
+    assert r.code == 0, r.stderr
+    lists = {x["query_id"]: {c["doc_id"] for c in x["candidates"]} for x in map(json.loads, r.stdout.splitlines())}
+    # q1 passes in input 1 only -> input 2's d4 stays out of its pool; q2 passes in input 2 only; q3 in input 1
+    assert lists == {"q1": {"d1", "d5", "d3", "d2"}, "q2": {"d4", "d3"}, "q3": {"d4", "d3"}}
+    assert "source_not_in_top_2: 0" in r.stderr
+    # earlier synrank: the fused RRF rank; q2's d4 is 3rd in input 1 and 1st in input 2 -> fused 1st
+    r = cli(*base, "--source-in-top-scope", "fused")
+    fused = {x["query_id"]: {c["doc_id"] for c in x["candidates"]} for x in map(json.loads, r.stdout.splitlines())}
+    assert fused["q2"] == {"d2", "d1", "d4", "d3"} and "d4" in fused["q1"]
+    # the student's own run only (default --student-input 1): q2 fails in input 1
+    r = cli(*base[:-2])
+    assert {json.loads(x)["query_id"] for x in r.stdout.splitlines()} == {"q1", "q3"} and "source_not_in_top_2: 1" in r.stderr
 
 
 def test_generate_docs_input(cli, tmp_path):
@@ -183,13 +259,13 @@ def test_resume_and_refilter_without_rescoring(cli, data):
     [
         ("unknown_doc", "cands.jsonl:1: document 'nope' (query 'q1') is not in the corpus"),
         ("no_corpus", "corpus not found"),
-        ("no_text", "pass --corpus"),
+        ("no_text", "--corpus: candidates carry no passage text"),
         ("unknown_teacher", "unknown teacher kind 'reranker'"),
         ("no_model", "needs a model"),
         ("malformed", "cands.jsonl:2: bad JSON"),
-        ("trec_no_queries", "pass --queries"),
+        ("trec_no_queries", "--queries: "),
         ("missing_input", "missing.jsonl: file not found"),
-        ("bad_fuse", "unknown --fuse"),
+        ("bad_fuse", "--fuse: unknown value 'borda'"),
         ("no_source_ids", "need a source_doc_id"),
     ],
 )

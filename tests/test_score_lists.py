@@ -50,8 +50,9 @@ def test_generate_docs_output_keeps_level_as_label(tmp_path):
 def test_trec_run_needs_queries(tmp_path):
     run = tmp_path / "r.trec"
     run.write_text("1 Q0 a 1 3.0 x\n1 Q0 b 2 2.0 x\n")
-    with pytest.raises(ConfigError, match="--queries"):
+    with pytest.raises(ConfigError, match="TREC run") as err:
         read_lists(run)
+    assert err.value.setting == "queries"  # the library names the setting; the CLI shows --queries
     ql = read_lists(run, {"1": "query one"})["1"]
     assert ql.query == "query one" and [c.doc_id for c in ql.candidates] == ["a", "b"]
 
@@ -92,7 +93,7 @@ def test_bad_records_name_file_and_line(tmp_path, line, needle):
 
 def test_score_lists_progress_counts_every_teacher_pair():
     from synrank.score.lists import Candidate, QueryList
-    from synrank.score.pipeline import ScoreConfig, score_lists
+    from synrank.score.pipeline import ScoringOptions, score_lists
     from synrank.score.teachers.bm25 import BM25Teacher
 
     lists = [
@@ -100,7 +101,7 @@ def test_score_lists_progress_counts_every_teacher_pair():
         QueryList("2", "dog", [Candidate("b", "a loyal dog", rank=1)]),
     ]
     seen: list[int] = []
-    recs = list(score_lists(lists, [BM25Teacher(), BM25Teacher()], ScoreConfig(chunk_queries=1), on_progress=seen.append))
+    recs = list(score_lists(lists, [BM25Teacher(), BM25Teacher()], ScoringOptions(chunk_queries=1), on_progress=seen.append))
     assert sum(seen) == 6  # 3 pairs x 2 teachers
     # the teacher, not the first-stage rank, orders the output: "fox" matches a, not b
     assert [c["doc_id"] for c in recs[0]["candidates"]] == ["a", "b"]

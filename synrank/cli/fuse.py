@@ -1,4 +1,7 @@
-"""`synrank fuse`: combine several runs (BM25, dense, ...) into one TREC run (hybrid retrieval)."""
+"""`synrank fuse`: combine several runs (BM25, dense, ...) into one TREC run (hybrid retrieval).
+
+The work is :func:`synrank.score.run_fuse`; defaults, help and checks come from :class:`synrank.score.FuseConfig`.
+"""
 
 from __future__ import annotations
 
@@ -8,51 +11,29 @@ from typing import Annotated
 import typer
 
 from synrank.cli.common import info
-
-
-def _read_run(path: str) -> dict[str, dict[str, float]]:
-    """A TREC run, or `synrank search` JSONL (candidates with scores; rank-only lists get 1/rank)."""
-    from synrank.formats.runs import read_trec_run
-    from synrank.score.lists import first_nonblank, read_lists
-
-    if not first_nonblank(path).lstrip().startswith("{"):  # raises on an empty file
-        return read_trec_run(path)
-    return {
-        qid: {c.doc_id: float(c.score) if c.score is not None else 1.0 / (c.rank or 1) for c in ql.candidates}
-        for qid, ql in read_lists(path).items()
-    }
+from synrank.cli.options import arg, default_of, opt, uses_config
+from synrank.score.stage import FuseConfig as C
 
 
 def register(app: typer.Typer) -> None:
     @app.command("fuse")
+    @uses_config(C)
     def fuse_cmd(
-        runs: Annotated[list[str], typer.Argument(help="Two or more runs: TREC files or `synrank search` JSONL.")],
-        out: Annotated[Path, typer.Option("--out", "-o", help="Fused TREC run (written atomically, with a manifest beside it).")],
-        method: Annotated[str, typer.Option("--method", help="rrf (reciprocal rank), minmax or zscore (normalised score sum, CombSUM).")] = "rrf",
-        rrf_k: Annotated[int, typer.Option("--rrf-k", help="RRF constant k in 1/(k + rank).")] = 60,
-        depth: Annotated[int, typer.Option("--depth", help="Documents taken from each run before fusion; 0 = all.")] = 0,
-        top: Annotated[int, typer.Option("--top", help="Documents kept per query in the fused run; 0 = all.")] = 1000,
-        tag: Annotated[str, typer.Option("--run-tag", help="Tag in the last column of the TREC run.")] = "synrank-fuse",
+        runs: Annotated[list[str], arg(C, "runs")],
+        out: Annotated[Path, opt(C, "out", "--out", "-o")],
+        method: Annotated[str, opt(C, "method")] = default_of(C, "method"),
+        rrf_k: Annotated[int, opt(C, "rrf_k")] = default_of(C, "rrf_k"),
+        depth: Annotated[int, opt(C, "depth")] = default_of(C, "depth"),
+        top: Annotated[int, opt(C, "top")] = default_of(C, "top"),
+        run_tag: Annotated[str, opt(C, "run_tag")] = default_of(C, "run_tag"),
     ) -> None:
         """Fuse runs query by query: reciprocal rank fusion (Cormack et al., 2009) or a normalised score sum.
 
         Typical use is hybrid retrieval, e.g. a BM25 run and a dense run:
         `synrank fuse bm25.trec dense.trec --out hybrid.trec`, then `synrank compare ... --qrels`.
         """
-        from synrank.errors import ConfigError
-        from synrank.formats.manifest import make_manifest, manifest_path_for, write_manifest
-        from synrank.formats.runs import write_trec_run
-        from synrank.score.fusion import FUSIONS, fuse_runs
+        from synrank.config import from_mapping
+        from synrank.score.stage import run_fuse
 
-        if len(runs) < 2:
-            raise ConfigError("fuse needs at least two runs")
-        if method not in FUSIONS:
-            raise ConfigError(f"unknown --method {method!r} (use one of {', '.join(FUSIONS)})")
-        if depth < 0 or top < 0:
-            raise ConfigError("--depth and --top must be >= 0")
-        fused = fuse_runs([_read_run(r) for r in runs], method=method, k=rrf_k, depth=depth, top=top)
-        write_trec_run(fused, out, tag=tag)
-        manifest = make_manifest("fuse", config={"runs": runs, "method": method, "rrf_k": rrf_k, "depth": depth, "top": top})
-        manifest["queries"] = len(fused)
-        write_manifest(manifest, manifest_path_for(out))
-        info(f"fused {len(runs)} runs over {len(fused):,} queries into {out}")
+        result = run_fuse(from_mapping(C, locals()))
+        info(f"fused {len(runs)} runs over {result.queries:,} queries into {result.out}")

@@ -45,7 +45,7 @@ def zscore(values: Sequence[float]) -> list[float]:
 def rrf(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> dict[str, float]:
     """Fuse rankings (doc ids, best first) by reciprocal rank; returns ``{doc_id: fused score}``."""
     if k < 0:
-        raise ConfigError("the RRF constant k must be >= 0")
+        raise ConfigError(f"must be >= 0 (got {k})", setting="rrf_k")
     fused: dict[str, float] = {}
     for ranking in rankings:
         for rank, doc in enumerate(ranking, start=1):
@@ -80,10 +80,10 @@ def fuse(
         fused = rrf(rankings, k)
     elif method in ("minmax", "zscore"):
         if scores is None or any(s is None for s in scores):
-            raise ConfigError(f"--fuse {method} needs a score for every candidate (use --fuse rrf for rank-only inputs)")
+            raise ConfigError(f"{method} needs a score for every candidate (use rrf for rank-only inputs)", setting="fuse")
         fused = norm_sum([s for s in scores if s is not None], method)
     else:
-        raise ConfigError(f"unknown fusion {method!r} (use one of {', '.join(FUSIONS)})")
+        raise ConfigError(f"unknown fusion {method!r} (use one of {', '.join(FUSIONS)})", setting="fuse")
     best_rank: dict[str, int] = {}
     for ranking in rankings:
         for rank, doc in enumerate(ranking, start=1):
@@ -113,7 +113,7 @@ def combine_teachers(per_teacher: Sequence[Sequence[float]], method: str = "mean
             for rank, i in enumerate(order, start=1):
                 out[i] += 1.0 / (k + rank)
         return out.tolist()
-    raise ConfigError(f"unknown --teacher-combine {method!r} (mean, rrf)")
+    raise ConfigError(f"unknown value {method!r} (use one of mean, rrf)", setting="teacher_combine")
 
 
 def fuse_runs(

@@ -38,6 +38,7 @@ class QueryList:
     source_doc_id: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     where: str = ""  # file:line of the record, for error messages
+    query_type: str | None = None  # the `type` of a generated query (titles, claims, ...), when known
 
 
 def _number(value: Any, what: str, *, path: str, lineno: int) -> float | None:
@@ -98,7 +99,10 @@ def _parse_record(obj: dict[str, Any], *, path: str, lineno: int, queries: Mappi
     if src is None and isinstance(obj.get("meta"), dict):
         src = obj["meta"].get("source_doc_id")
     meta = dict(obj["meta"]) if isinstance(obj.get("meta"), dict) else {}
-    return QueryList(qid, query.strip(), _first_stage_order(cands), None if src is None else str(src), meta, f"{path}:{lineno}")
+    qtype = next((h[k] for h in (obj, meta) for k in ("query_type", "type") if h.get(k) is not None), None)
+    return QueryList(
+        qid, query.strip(), _first_stage_order(cands), None if src is None else str(src), meta, f"{path}:{lineno}", None if qtype is None else str(qtype)
+    )
 
 
 def _first_stage_order(cands: list[Candidate]) -> list[Candidate]:
@@ -129,7 +133,7 @@ def read_lists(path: str | Path, queries: Mapping[str, str] | None = None) -> di
         return out
     run = read_trec_run(path)
     if queries is None:
-        raise ConfigError(f"{name} is a TREC run: pass --queries FILE for the query texts")
+        raise ConfigError(f"{name} is a TREC run: its query texts are needed (a queries file)", setting="queries")
     for qid, docs in run.items():
         if qid not in queries:
             raise InputError(f"query {qid!r} of the run is not in --queries", path=name)
@@ -179,5 +183,72 @@ def fuse_inputs(
         meta = {}
         for ql in reversed(lists):
             meta.update(ql.meta)
-        result.append(QueryList(qid, base.query, cands_out, src, meta, base.where))
+        qtype = next((ql.query_type for ql in lists if ql.query_type is not None), None)
+        result.append(QueryList(qid, base.query, cands_out, src, meta, base.where, qtype))
     return result
+
+
+def select_lists(
+    inputs: list[dict[str, QueryList]],
+    *,
+    method: str = "rrf",
+    k: int = 60,
+    depth: int = 0,
+    top: int = 0,
+    require_source_in_top: int = 0,
+    source_in_top_scope: str = "per-input",
+    student_input: int = 0,
+) -> tuple[list[QueryList], dict[str, int]]:
+    """The candidate list of every query, as the CADeT reference builds them; returns the lists and how
+    many queries each step removed.
+
+    - ``require_source_in_top=K`` with ``source_in_top_scope="per-input"``: each input's list of a query
+      is kept only if the query's source passage is within that input's own top K (the reference filters
+      each retriever's run before fusing them, ``query_generation/retriever_filtering_step.py``); a
+      query no input keeps is removed. (``"fused"``: left to :func:`synrank.score.filters.apply_filters`.)
+    - ``student_input=N`` (1-based): the lists keep only input N's candidates and queries, as the
+      reference trains each retriever's student on that retriever's own candidates
+      (``reranker/outputs/split_by_retriever.py``); 0 keeps the fused list of every input.
+    - the rest is :func:`fuse_inputs` (``depth``, ``top``, fusion ``method``).
+    """
+    if student_input < 0 or student_input > len(inputs):
+        raise ConfigError(f"there are {len(inputs)} inputs; use 1..{len(inputs)}, or 0 for the fused list", setting="student_input")
+    removed: dict[str, int] = {}
+    order: dict[str, None] = {}
+    sources: dict[str, str] = {}
+    for inp in inputs:
+        for qid, ql in inp.items():
+            order.setdefault(qid, None)
+            if ql.source_doc_id is not None:
+                sources.setdefault(qid, ql.source_doc_id)
+    kept = inputs
+    if require_source_in_top > 0 and source_in_top_scope == "per-input":
+        kk = require_source_in_top
+        kept = [
+            {qid: ql for qid, ql in inp.items() if qid in sources and any(c.doc_id == sources[qid] for c in ql.candidates[:kk])}
+            for inp in inputs
+        ]
+        pool = kept if student_input == 0 else [kept[student_input - 1]]
+        before = order if student_input == 0 else inputs[student_input - 1]
+        removed[f"source_not_in_top_{kk}"] = sum(1 for qid in before if not any(qid in inp for inp in pool))
+    if student_input == 0 or len(inputs) == 1:
+        return fuse_inputs([inp for inp in kept if inp], method=method, k=k, depth=depth, top=top), removed
+    own = kept[student_input - 1]
+    outside = sum(1 for qid in order if qid not in inputs[student_input - 1])
+    if outside:
+        removed[f"not_in_input_{student_input}"] = outside
+    lists = fuse_inputs([own], method=method, k=k, depth=depth, top=top) if own else []
+    # Text, labels, source ids and types may come from another input (as fuse_inputs merges them).
+    for ql in lists:
+        others = [inp[ql.query_id] for inp in inputs if ql.query_id in inp]
+        ql.source_doc_id = ql.source_doc_id or sources.get(ql.query_id)
+        ql.query_type = ql.query_type or next((o.query_type for o in others if o.query_type is not None), None)
+        for o in others:
+            ql.meta = {**o.meta, **ql.meta}
+            by_id = {c.doc_id: c for c in o.candidates}
+            for c in ql.candidates:
+                other = by_id.get(c.doc_id)
+                if other is not None:
+                    c.text = c.text if c.text is not None else other.text
+                    c.label = c.label if c.label is not None else other.label
+    return lists, removed

@@ -17,13 +17,16 @@ from typing import Any
 
 from synrank.errors import ConfigError, InputError
 from synrank.formats.corpus import doc_text, iter_corpus
+from synrank.score.filters import query_type
 from synrank.score.fusion import combine_teachers
 from synrank.score.lists import QueryList
 from synrank.score.teachers.base import Teacher
 
 
 @dataclass
-class ScoreConfig:
+class ScoringOptions:
+    """How :func:`score_lists` works (the stage's settings are :class:`synrank.score.stage.ScoreConfig`)."""
+
     combine: str = "mean"  # several teachers: mean (of per-query min-max) | rrf
     chunk_queries: int = 32  # lists scored (and appended to the output) together
     use_title: bool = True
@@ -41,7 +44,7 @@ def attach_text(lists: Sequence[QueryList], corpus: str | Path | None, use_title
         return 0
     if corpus is None:
         first = next(ql for ql in lists if any(c.text is None for c in ql.candidates))
-        raise ConfigError(f"candidates carry no passage text (first: query {first.query_id!r} at {first.where}): pass --corpus")
+        raise ConfigError(f"candidates carry no passage text (first: query {first.query_id!r} at {first.where}): pass a corpus", setting="corpus")
     texts: dict[str, str] = {}
     for doc in iter_corpus(corpus):
         if doc.doc_id in needed:
@@ -71,19 +74,22 @@ def _scored_record(ql: QueryList, combined: list[float], raw: list[list[float]],
             rec["teachers"] = {n: float(r[j]) for n, r in zip(names, raw)}
         cands.append(rec)
     cands.sort(key=lambda r: (-r["score"], r["rank"] if r["rank"] is not None else 0))
-    return {"query_id": ql.query_id, "query": ql.query, "source_doc_id": ql.source_doc_id, "meta": ql.meta, "candidates": cands}
+    rec = {"query_id": ql.query_id, "query": ql.query, "source_doc_id": ql.source_doc_id, "meta": ql.meta, "candidates": cands}
+    if ql.query_type is not None:
+        rec["query_type"] = ql.query_type
+    return rec
 
 
 def score_lists(
     lists: Sequence[QueryList],
     teachers: Sequence[Teacher],
-    config: ScoreConfig,
+    config: ScoringOptions,
     on_progress: Callable[[int], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield one scored record per list, in order, scoring ``config.chunk_queries`` lists per step.
     ``on_progress(n)`` counts teacher-pair scorings (total = pairs x teachers) as batches finish."""
     if not teachers:
-        raise ConfigError("at least one --teacher is needed")
+        raise ConfigError("at least one teacher is needed", setting="teacher")
     names = [t.name for t in teachers]
     for start in range(0, len(lists), max(1, config.chunk_queries)):
         part = lists[start : start + config.chunk_queries]
@@ -113,6 +119,9 @@ def output_record(scored: dict[str, Any], teacher_names: list[str]) -> dict[str,
     meta = dict(scored.get("meta") or {})
     if scored.get("source_doc_id") is not None:
         meta["source_doc_id"] = scored["source_doc_id"]
+    qtype = query_type(scored)
+    if qtype is not None and "type" not in meta:
+        meta["query_type"] = qtype  # the groups of the per-type statistics, visible to the user
     meta["teacher"] = teacher_names if len(teacher_names) > 1 else teacher_names[0]
     if scored["candidates"]:
         top = scored["candidates"][0]

@@ -16,9 +16,9 @@ def parse_teacher_spec(spec: str) -> tuple[str, str]:
     kind, _, model = spec.partition(":")
     kind = kind.strip().lower()
     if kind not in KINDS:
-        raise ConfigError(f"unknown teacher kind {kind!r} in {spec!r} (use {', '.join(KINDS)}: e.g. cross-encoder:PATH)")
+        raise ConfigError(f"unknown teacher kind {kind!r} in {spec!r} (use {', '.join(KINDS)}: e.g. cross-encoder:PATH)", setting="teacher")
     if kind != "bm25" and not model.strip():
-        raise ConfigError(f"teacher {kind!r} needs a model: --teacher {kind}:MODEL")
+        raise ConfigError(f"teacher {kind!r} needs a model: {kind}:MODEL", setting="teacher")
     return kind, model.strip()
 
 

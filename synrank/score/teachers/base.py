@@ -20,6 +20,9 @@ class TeacherConfig:
     max_batch_size: int = 128
     max_length: int | None = None  # truncate pairs to this many tokens; None = the model's limit
     trust_remote_code: bool = False
+    # cross-encoder: "none" = raw logits (the CADeT reference scores with raw logits), "model" = the
+    # model's configured activation (sigmoid for bge rerankers), which squeezes top scores towards 1.
+    activation: str = "none"
 
 
 class Teacher(ABC):

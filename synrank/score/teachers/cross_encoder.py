@@ -3,7 +3,10 @@ each (query, passage) pair jointly, as the distillation paper's teacher.
 
 Pairs go through the shared runtime layer: token-budget batches (longest first, so padding stays low
 and each batch's memory is bounded), bf16 where the hardware has it, and out-of-memory back-off.
-Scores are the model's own output (its configured activation, e.g. sigmoid for bge-reranker).
+Scores are raw logits by default (``TeacherConfig.activation="none"``), as the CADeT reference
+(``reranker/run_reranking.py`` takes ``logits`` as they come); ``"model"`` applies the model's configured
+activation (sigmoid for bge-reranker), which squeezes the best scores towards 1 before any min-max and
+moves both KL targets and the 0.6 x top false-negative mask.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ class CrossEncoderTeacher(Teacher):
         except OSError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"cannot load cross-encoder {model!r}: {first}") from None
+        if self.config.activation not in ("none", "model"):
+            raise ConfigError(f"unknown activation {self.config.activation!r} (none, model)", setting="teacher_activation")
         if self.model.num_labels != 1:
             raise ConfigError(f"cross-encoder {model!r} has {self.model.num_labels} outputs; a teacher needs a single relevance score")
         if self.dtype != torch.float32:
@@ -57,7 +62,10 @@ class CrossEncoderTeacher(Teacher):
         return [len(ids) for ids in enc["input_ids"]]
 
     def _predict(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        scores = self.model.predict(list(pairs), batch_size=len(pairs), show_progress_bar=False, convert_to_numpy=True)
+        import torch
+
+        act = torch.nn.Identity() if self.config.activation == "none" else None  # None: the model's own
+        scores = self.model.predict(list(pairs), batch_size=len(pairs), show_progress_bar=False, convert_to_numpy=True, activation_fn=act)
         return [float(s) for s in np.atleast_1d(scores)]
 
     def score(
@@ -79,7 +87,7 @@ class CrossEncoderTeacher(Teacher):
         return {
             **super().info(),
             "path": resolve_model_name(self.model_name),
-            "activation": type(act).__name__ if act is not None else None,
+            "activation": "none (raw logits)" if self.config.activation == "none" else (type(act).__name__ if act is not None else None),
             "max_length": self.model.max_length,
             "dtype": dtype_name(self.dtype),
             "device": str(self.device),

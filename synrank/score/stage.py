@@ -1,0 +1,361 @@
+"""The ``score`` and ``fuse`` stages as library calls: a config, a function, a result.
+
+```python
+from synrank.score import FuseConfig, ScoreConfig, run, run_fuse
+
+result = run(ScoreConfig(inputs=["dense.jsonl"], corpus="corpus.jsonl", teacher=["bm25"], out="lists.jsonl"))
+result.summary["queries_out"]
+run_fuse(FuseConfig(runs=["bm25.trec", "dense.trec"], out="hybrid.trec"))
+```
+
+:class:`ScoreConfig` extends :class:`synrank.score.filters.FilterConfig` with the reading, fusion and
+teacher settings: one dataclass holds every default, help text and check (``synrank score`` takes its
+options from it). Errors name settings (``ConfigError(..., setting="fuse")``); the CLI shows them as flags.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synrank.config import as_dict, check_choices, setting
+from synrank.errors import ConfigError
+from synrank.score.filters import FilterConfig
+from synrank.score.fusion import FUSIONS, RRF_K
+
+DEFAULT_TEACHER = "bi-encoder:minilm"
+# Bumped when the saved scores (<out>.scored.jsonl) change meaning, so older ones are rescored.
+SCORED_FORMAT = 2
+
+
+@dataclass(kw_only=True)
+class ScoreConfig(FilterConfig):
+    """Settings of ``synrank score`` (the filter settings are inherited from :class:`FilterConfig`)."""
+
+    inputs: list[str] = setting(
+        help="Candidate files: `search` JSONL, TREC runs (with --queries), `generate --task docs` JSONL or `score` output. Several are fused."
+    )
+    teacher: list[str] = setting(
+        default_factory=list,
+        help=f"KIND:MODEL, repeatable. Kinds: cross-encoder (sentence-transformers CrossEncoder), bi-encoder (alias/folder/hub id), bm25, llm (e.g. llm:smollm2). Default: {DEFAULT_TEACHER}.",
+    )
+    corpus: str | None = setting(None, help="Corpus for passage texts (BEIR folder, JSONL/TSV); also the BM25 teacher's statistics.")
+    queries: str | None = setting(None, help="Query texts for TREC-run inputs (TSV/JSONL/BEIR folder).")
+    out: Path | None = setting(None, help="Training lists (JSONL). Scoring is resumable through <out>.scored.jsonl. Default: stdout.")
+    fuse: str = setting("rrf", help="Fusion of several inputs: rrf, minmax or zscore (normalised score sum).", choices=FUSIONS)
+    rrf_k: int = setting(RRF_K, help="RRF constant k in 1/(k + rank).")
+    depth: int = setting(0, help="Candidates taken from each input before fusion; 0 = all.")
+    top: int = setting(100, help="Fused candidates scored per query; 0 = all.")
+    student_input: int = setting(
+        1,
+        help="Lists keep only the candidates of this input (1 = the first), the retriever the student is, as the CADeT reference trains each retriever on its own candidates; 0 = the fused list of all inputs (earlier synrank).",
+    )
+    teacher_combine: str = setting(
+        "mean", help="Several teachers: mean (of per-query min-max scores) or rrf (of their rankings).", choices=("mean", "rrf")
+    )
+    teacher_activation: str = setting(
+        "none",
+        help="cross-encoder teachers: none (raw logits, as the CADeT reference) or model (the model's activation, e.g. sigmoid for bge rerankers; earlier synrank).",
+        choices=("none", "model"),
+    )
+    llm_levels: int = setting(4, help="llm teacher: number of relevance levels (TREC DL scale for 4).")
+    query_prefix: str = setting("", help="bi-encoder teacher: prefix for queries (e.g. 'query: ').")
+    doc_prefix: str = setting("", help="bi-encoder teacher: prefix for passages (e.g. 'passage: ').")
+    no_title: bool = setting(False, help="Passage text from --corpus without the title.")
+    chunk: int = setting(32, help="Queries scored (and saved for resume) together.")
+    batch_tokens: int = setting(16384, help="Token budget per model batch (batch size x longest input).")
+    max_batch_size: int = setting(128, help="Upper bound on pairs per model batch.")
+    max_length: int = setting(0, help="Truncate model inputs to this many tokens; 0 = the model's limit.")
+    device: str = setting("auto", help="Device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.")
+    dtype: str = setting("auto", help="Compute dtype: auto (bf16 where the hardware has it, else fp32), fp32, bf16, fp16.")
+    threads: int = setting(0, help="CPU threads for torch; 0 = all cores available.")
+    seed: int = setting(42, help="Random seed (Python, NumPy, torch).")
+    trust_remote_code: bool = setting(False, help="Allow a model repository to run its own Python code (off by default).")
+    overwrite: bool = setting(False, help="Start over: discard saved teacher scores (<out>.scored.jsonl) and rescore everything.")
+
+    def __post_init__(self) -> None:
+        from synrank.score.teachers import parse_teacher_spec
+
+        super().__post_init__()  # the filter settings, and every field's choices
+        self.inputs = [str(p) for p in self.inputs]
+        if not self.inputs:
+            raise ConfigError("at least one candidate file is needed", setting="inputs")
+        if self.out is not None:
+            self.out = None if str(self.out) == "-" else Path(self.out)
+        for spec in self.teacher:
+            parse_teacher_spec(spec)  # unknown kinds fail before any file is read
+        if not 2 <= self.llm_levels <= 10:
+            raise ConfigError(f"must be between 2 and 10, labels being single digits (got {self.llm_levels})", setting="llm_levels")
+        if self.chunk <= 0:
+            raise ConfigError(f"must be at least 1 (got {self.chunk})", setting="chunk")
+        for name in ("top", "depth", "max_length", "student_input"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"must be >= 0 (got {getattr(self, name)})", setting=name)
+        if self.student_input > len(self.inputs):
+            raise ConfigError(f"there are {len(self.inputs)} inputs; use 1..{len(self.inputs)}, or 0 for the fused list", setting="student_input")
+        if sum(1 for p in [*self.inputs, self.corpus, self.queries] if p == "-") > 1:
+            raise ConfigError("only one input can be read from stdin", setting="inputs")
+
+    @property
+    def teachers(self) -> list[str]:
+        return list(self.teacher) or [DEFAULT_TEACHER]
+
+
+@dataclass
+class ScoreResult:
+    records: list[dict[str, Any]]  # the training lists written (also when they went to stdout)
+    summary: dict[str, Any]  # queries in/out, what each filter removed, normalisation statistics
+    out: Path | None
+    teachers: list[Any] = field(default_factory=list)  # each teacher's info(), or the specs when nothing was scored
+    resumed: int = 0  # lists whose scores came from <out>.scored.jsonl
+
+
+def _fingerprint(path: str | Path | None) -> object:
+    if path is None or str(path) == "-":
+        return None if path is None else "-"
+    p = Path(path)
+    if p.is_dir():
+        p = p / "corpus.jsonl" if (p / "corpus.jsonl").exists() else p
+    try:
+        st = p.stat()
+        return [str(p.resolve()), st.st_size, st.st_mtime_ns]
+    except OSError:
+        return str(p)
+
+
+def _list_key(query_id: str, doc_ids: list[str]) -> str:
+    """Resume key of one scored list: its query and exact candidate set, so settings that change which
+    candidates a list holds (--require-source-in-top, --student-input) rescore only the lists they change."""
+    digest = hashlib.sha1("\n".join(doc_ids).encode("utf-8")).hexdigest()[:16]
+    return f"{query_id}\t{digest}"
+
+
+def _scored_key(rec: dict[str, Any]) -> str:
+    return _list_key(str(rec.get("query_id")), sorted(str(c.get("doc_id")) for c in rec.get("candidates") or []))
+
+
+class _NullWriter:
+    """Stands in for the resumable writer when results go to stdout (nothing to resume)."""
+
+    done_keys: set[str] = set()
+
+    def __enter__(self) -> _NullWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def write(self, record: object) -> None:  # pragma: no cover - never called
+        raise AssertionError
+
+
+def run(cfg: ScoreConfig, *, info: Callable[[str], None] = lambda msg: None, progress: bool = True) -> ScoreResult:
+    """Read the inputs and build each query's list, score every (query, passage) pair with the teachers,
+    filter, write.
+
+    The output goes through :func:`synrank.formats.outputs.guarded_output` (never an input or a file
+    synrank did not write; locked; written atomically with its manifest). Scores are appended to
+    ``<out>.scored.jsonl`` as they are made (a :class:`~synrank.formats.outputs.ResumeState` work file),
+    so a rerun of the same config resumes, and a rerun with other filter settings reuses them. ``info``
+    receives progress lines.
+    """
+    from synrank.formats.outputs import guarded_output
+
+    if cfg.corpus is not None and cfg.corpus != "-" and not Path(cfg.corpus).exists():
+        raise ConfigError(f"corpus not found: {cfg.corpus}", setting="corpus")
+    with guarded_output(cfg.out, inputs=[*cfg.inputs, cfg.corpus, cfg.queries], overwrite=cfg.overwrite, kind="file") as target:
+        return _run(cfg, target, info, progress)
+
+
+def _run(cfg: ScoreConfig, target: Any, info: Callable[[str], None], progress: bool) -> ScoreResult:
+    from synrank.formats.io import AppendJsonlWriter, iter_jsonl, write_jsonl
+    from synrank.formats.manifest import make_manifest
+    from synrank.formats.outputs import ResumeState, check_output
+    from synrank.runtime.progress import make_progress
+    from synrank.runtime.seeding import set_seed, set_threads
+    from synrank.score.filters import apply_filters
+    from synrank.score.lists import read_lists, select_lists
+    from synrank.score.pipeline import ScoringOptions, attach_text, output_record, score_lists
+    from synrank.score.teachers import TeacherConfig, make_teacher
+    from synrank.search.records import read_query_records
+
+    specs = cfg.teachers
+    out = cfg.out
+    set_seed(cfg.seed)
+    set_threads(cfg.threads)
+
+    qtexts = None
+    if cfg.queries is not None:
+        qtexts = {q.query_id: q.text for q in read_query_records(cfg.queries)}
+    inputs = [read_lists(p, qtexts) for p in cfg.inputs]
+    if cfg.needs_source and not any(ql.source_doc_id for inp in inputs for ql in inp.values()):
+        raise ConfigError(
+            "the source-passage filters need a source_doc_id per query (from `generate --task queries` via `search`); the inputs have none",
+            setting="require_source_top1" if cfg.require_source_top1 else "require_source_in_top",
+        )
+    if cfg.student_input and len(inputs) > 1:
+        info(f"lists keep the candidates of input {cfg.student_input} ({cfg.inputs[cfg.student_input - 1]}) only, the student's own retriever; student_input=0 keeps the fused list")
+    queries_read = len({qid for inp in inputs for qid in inp})
+    lists, removed_before = select_lists(
+        inputs,
+        method=cfg.fuse,
+        k=cfg.rrf_k,
+        depth=cfg.depth,
+        top=cfg.top,
+        require_source_in_top=cfg.require_source_in_top,
+        source_in_top_scope=cfg.source_in_top_scope,
+        student_input=cfg.student_input,
+    )
+    n_from_corpus = attach_text(lists, cfg.corpus, use_title=not cfg.no_title)
+    npairs = sum(len(ql.candidates) for ql in lists)
+    info(f"{len(lists):,} queries, {npairs:,} pairs" + (f" ({n_from_corpus:,} passages from {cfg.corpus})" if n_from_corpus else ""))
+
+    tconf = TeacherConfig(
+        device=cfg.device,
+        dtype=cfg.dtype,
+        max_tokens=cfg.batch_tokens,
+        max_batch_size=cfg.max_batch_size,
+        max_length=cfg.max_length or None,
+        trust_remote_code=cfg.trust_remote_code,
+        activation=cfg.teacher_activation,
+    )
+    # What the saved scores depend on besides each list's candidates (those are in the per-list key).
+    key = {
+        "format": SCORED_FORMAT,
+        "inputs": [_fingerprint(p) for p in cfg.inputs],
+        "corpus": _fingerprint(cfg.corpus),
+        "queries": _fingerprint(cfg.queries),
+        "teachers": specs,
+        "combine": cfg.teacher_combine,
+        "activation": cfg.teacher_activation,
+        "llm_levels": cfg.llm_levels,
+        "prefixes": [cfg.query_prefix, cfg.doc_prefix],
+        "title": not cfg.no_title,
+        "max_length": cfg.max_length,
+        "dtype": cfg.dtype,
+    }
+    scored_path = None if out is None else out.with_name(out.name + ".scored.jsonl")
+    if scored_path is not None:
+        # synrank's own work file: other settings rebuild it (said on stderr), it never becomes an input's.
+        check_output(scored_path, inputs=[*cfg.inputs, cfg.corpus, cfg.queries], kind="append")
+        state = ResumeState.open(scored_path, key, overwrite=cfg.overwrite, on_change="restart", name=str(scored_path))
+        if state.action == "restart":
+            info(f"--overwrite: discarded {scored_path}" if cfg.overwrite else f"discarding {scored_path} (made with other {', '.join(state.changed)})")
+
+    list_keys = [_list_key(ql.query_id, sorted(c.doc_id for c in ql.candidates)) for ql in lists]
+    teachers: list[Any] = []
+    scored: list[dict[str, Any]] = []
+    resumed = 0
+    writer_cm = AppendJsonlWriter(scored_path, key=_scored_key, fsync_every=cfg.chunk) if scored_path else _NullWriter()
+    with writer_cm as writer:
+        done = writer.done_keys
+        todo = [ql for ql, k in zip(lists, list_keys) if k not in done]
+        resumed = len(lists) - len(todo)
+        if resumed:
+            info(f"resuming: {resumed:,} of {len(lists):,} queries already scored in {scored_path}")
+        if todo:
+            if not cfg.teacher:
+                info(f"no teacher given: using {DEFAULT_TEACHER} (the bundled all-MiniLM-L6-v2); a cross-encoder is the usual teacher")
+            teachers = [
+                make_teacher(s, tconf, corpus=cfg.corpus, llm_levels=cfg.llm_levels, query_prefix=cfg.query_prefix, doc_prefix=cfg.doc_prefix, log=info)
+                for s in specs
+            ]
+            all_q = [ql.query for ql in lists for _c in ql.candidates]
+            all_ids = [c.doc_id for ql in lists for c in ql.candidates]
+            all_t = [c.text or "" for ql in lists for c in ql.candidates]
+            for t in teachers:
+                t.prepare(all_q, all_ids, all_t)
+            options = ScoringOptions(cfg.teacher_combine, cfg.chunk, not cfg.no_title)
+            with make_progress("pairs", disable=not progress) as bar:
+                task = bar.add_task("score", total=sum(len(ql.candidates) for ql in todo) * len(teachers))
+                for rec in score_lists(todo, teachers, options, on_progress=lambda n: bar.advance(task, n)):
+                    if scored_path is None:
+                        scored.append(rec)
+                    else:
+                        writer.write(rec)
+    if scored_path is not None:
+        by_key = {_scored_key(obj): obj for _n, obj in iter_jsonl(scored_path)}
+        scored = [by_key[k] for k in list_keys if k in by_key]
+
+    kept, summary = apply_filters(scored, cfg)
+    if removed_before:
+        # Filters applied while building the lists come first, as they ran first.
+        summary["queries_in"] = queries_read
+        summary["removed"] = {**removed_before, **summary["removed"]}
+    summary["pairs_scored"] = npairs
+    records = [output_record(s, specs) for s in kept]
+    write_jsonl(records, target.path)
+    tinfo = [t.info() for t in teachers] or specs
+    if out is not None:
+        config = {**key, "fuse": [cfg.fuse, cfg.rrf_k, cfg.depth, cfg.top], "student_input": cfg.student_input, "filters": cfg.filter_settings(), "seed": cfg.seed}
+        target.manifest = make_manifest("score", model=tinfo, config=config, summary=summary)
+    return ScoreResult(records=records, summary=summary, out=out, teachers=tinfo, resumed=resumed)
+
+
+# -- fuse --------------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class FuseConfig:
+    """Settings of ``synrank fuse`` (hybrid runs)."""
+
+    runs: list[str] = setting(help="Two or more runs: TREC files or `synrank search` JSONL.")
+    out: Path = setting(help="Fused TREC run (written atomically, with a manifest beside it).")
+    method: str = setting("rrf", help="rrf (reciprocal rank), minmax or zscore (normalised score sum, CombSUM).", choices=FUSIONS)
+    rrf_k: int = setting(RRF_K, help="RRF constant k in 1/(k + rank).")
+    depth: int = setting(0, help="Documents taken from each run before fusion; 0 = all.")
+    top: int = setting(1000, help="Documents kept per query in the fused run; 0 = all.")
+    run_tag: str = setting("synrank-fuse", help="Tag in the last column of the TREC run.")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        self.runs = [str(r) for r in self.runs]
+        self.out = Path(self.out)
+        if len(self.runs) < 2:
+            raise ConfigError("fuse needs at least two runs", setting="runs")
+        for name in ("depth", "top", "rrf_k"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"must be >= 0 (got {getattr(self, name)})", setting=name)
+
+
+@dataclass
+class FuseResult:
+    fused: dict[str, list[tuple[str, float]]]  # {query_id: [(doc_id, fused score), ...]} best first
+    out: Path
+
+    @property
+    def queries(self) -> int:
+        return len(self.fused)
+
+
+def read_run(path: str) -> dict[str, dict[str, float]]:
+    """A TREC run, or ``synrank search`` JSONL (candidates with scores; rank-only lists get 1/rank)."""
+    from synrank.formats.runs import read_trec_run
+    from synrank.score.lists import first_nonblank, read_lists
+
+    if not first_nonblank(path).lstrip().startswith("{"):  # raises on an empty file
+        return read_trec_run(path)
+    return {
+        qid: {c.doc_id: float(c.score) if c.score is not None else 1.0 / (c.rank or 1) for c in ql.candidates}
+        for qid, ql in read_lists(path).items()
+    }
+
+
+def run_fuse(cfg: FuseConfig) -> FuseResult:
+    """Fuse the runs query by query and write a TREC run with a manifest beside it (through
+    :func:`synrank.formats.outputs.guarded_output`: never over an input or a file synrank did not write)."""
+    from synrank.formats.manifest import make_manifest
+    from synrank.formats.outputs import guarded_output
+    from synrank.formats.runs import write_trec_run
+    from synrank.score.fusion import fuse_runs
+
+    with guarded_output(cfg.out, inputs=cfg.runs, kind="file") as target:
+        fused = fuse_runs([read_run(r) for r in cfg.runs], method=cfg.method, k=cfg.rrf_k, depth=cfg.depth, top=cfg.top)
+        write_trec_run(fused, target.path, tag=cfg.run_tag)
+        settings = as_dict(cfg)
+        target.manifest = make_manifest("fuse", config={k: settings[k] for k in ("runs", "method", "rrf_k", "depth", "top")})
+        target.manifest["queries"] = len(fused)
+    return FuseResult(fused=fused, out=cfg.out)
