@@ -3,48 +3,10 @@
 from __future__ import annotations
 
 import json
-import random
-from pathlib import Path
 
 import pytest
 import torch
-
-WORDS = "protein cell gene cancer virus vaccine brain heart blood drug trial mouse dose risk".split()
-
-
-def write_synth(path: Path, n: int = 16, levels=(3, 2, 1, 0, 0), seed: int = 0) -> Path:
-    """`generate --task docs` records: relevant passages share the query's words."""
-    rng = random.Random(seed)
-    with open(path, "w") as fh:
-        for i in range(n):
-            q = " ".join(rng.sample(WORDS, 3))
-            docs = []
-            for j, level in enumerate(levels):
-                text = q + " " + " ".join(rng.sample(WORDS, level + 1)) if level else " ".join(rng.sample(WORDS, 5))
-                docs.append({"doc_id": f"q{i}-d{j}", "level": level, "text": text})
-            fh.write(json.dumps({"query_id": f"q{i}", "query": q, "documents": docs, "meta": {}}) + "\n")
-    return path
-
-
-def write_scored(path: Path, n: int = 16, seed: int = 0) -> Path:
-    """`score` training lists: teacher scores in [0, 1]."""
-    rng = random.Random(seed)
-    with open(path, "w") as fh:
-        for i in range(n):
-            q = " ".join(rng.sample(WORDS, 3))
-            cands = [
-                {"doc_id": f"q{i}-d{j}", "text": q + " " + " ".join(rng.sample(WORDS, 2)) if j < 2 else " ".join(rng.sample(WORDS, 4)), "score": s}
-                for j, s in enumerate((1.0, 0.7, 0.3, 0.1, 0.0))
-            ]
-            fh.write(json.dumps({"query_id": f"q{i}", "query": q, "candidates": cands, "meta": {}}) + "\n")
-    return path
-
-
-def weights(folder: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    return load_file(str(folder / "model.safetensors"))
-
+from helpers import weights, write_scored, write_synth
 
 COMMON = ("--batch-size", "4", "--max-steps", "2", "--dtype", "fp32", "--threads", "1", "--logging-steps", "1", "--lr", "1e-3")
 
@@ -124,9 +86,37 @@ def test_bad_inputs_end_in_one_line(tmp_path, cli, tiny_bi_encoder):
     )
     assert "no positive" in line and f"{src}:1:" in line
     line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--loss", "listnet", "--out", tmp_path / "o2", *COMMON))
-    assert "unknown loss 'listnet'" in line
+    assert "--loss: unknown value 'listnet'" in line
     line = _one_error_line(cli("train", tmp_path / "missing.jsonl", "--model", tiny_bi_encoder, "--out", tmp_path / "o3", *COMMON))
     assert "missing.jsonl" in line and "not found" in line
+
+
+@pytest.mark.parametrize(
+    "option,value,needle",
+    [
+        ("--lr", "-1", "--lr: must be a positive number"),
+        ("--epochs", "0", "--epochs: must be a positive number"),
+        ("--temperature", "0", "--temperature: must be a positive number"),
+        ("--teacher-temperature", "nan", "--teacher-temperature: must be a positive number"),
+        ("--warmup", "-0.1", "--warmup: must be zero or more"),
+        ("--lr-floor", "2", "--lr-floor: is a fraction"),
+        ("--fn-margin", "1.5", "--fn-margin: is a fraction"),
+        ("--eval-split", "1", "--eval-split: is a fraction"),
+        ("--max-steps", "0", "--max-steps: must be at least 1, or -1"),
+        ("--mini-batch-size", "0", "--mini-batch-size: must be at least 1"),
+        ("--max-seq-length", "0", "--max-seq-length: must be at least 1"),
+        ("--early-stopping-patience", "0", "--early-stopping-patience: must be at least 1"),
+        ("--similarity", "l2", "--similarity: unknown value 'l2'"),
+        ("--ot", "exact", "--ot: unknown value 'exact'"),
+    ],
+)
+def test_bad_numbers_and_names_stop_before_any_work(tmp_path, cli, option, value, needle):
+    """Each setting is checked before the model, the data or the output folders are touched."""
+    src = write_synth(tmp_path / "s.jsonl", n=2)
+    out = tmp_path / "ckpt"
+    line = _one_error_line(cli("train", src, "--model", "no-such-model", "--out", out, option, value))
+    assert needle in line, line
+    assert not out.exists() and not (tmp_path / "ckpt.train-state").exists()
 
 
 def test_existing_output_and_leftover_state_are_refused(tmp_path, cli, tiny_bi_encoder):

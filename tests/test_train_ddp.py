@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from test_train_cli import write_scored
+from helpers import write_scored
 
 pytestmark = pytest.mark.slow
 

@@ -75,7 +75,7 @@ def test_kl_matches_torch_kl_div_written_out():
 @pytest.mark.parametrize("in_batch", [False, True])
 def test_wasserstein_matches_pot_and_scipy_1d(in_batch):
     q, p = _toy(4)
-    loss = wasserstein_loss(q, p, TARGETS.double(), temperature=0.1, in_batch=in_batch)
+    loss = wasserstein_loss(q, p, TARGETS.double(), similarity="cosine", temperature=0.1, in_batch=in_batch)
     if in_batch:
         s = _cos(q.numpy(), p.numpy().reshape(12, 6))
         y = np.zeros((3, 12))
@@ -98,7 +98,7 @@ def test_wasserstein_matches_pot_and_scipy_1d(in_batch):
 
 def test_wasserstein_sinkhorn_option_matches_pot_numpy():
     q, p = _toy(5)
-    loss = wasserstein_loss(q, p, TARGETS.double(), temperature=0.1, in_batch=False, method="sinkhorn", reg=0.1)
+    loss = wasserstein_loss(q, p, TARGETS.double(), similarity="cosine", temperature=0.1, in_batch=False, ot_method="sinkhorn", ot_reg=0.1)
     s = np.stack([_cos(q.numpy()[i : i + 1], p.numpy()[i])[0] for i in range(3)])
     y = TARGETS.numpy()
     ref = np.mean(
@@ -120,7 +120,7 @@ def _frechet_numpy(x: np.ndarray, y: np.ndarray) -> float:
 def test_ws2_matches_scipy_sqrtm_frechet_distance():
     q, p = _toy(6, b=5, k=3, d=4)
     t = torch.tensor([[3.0, 1, 0], [2, 2, 0], [0, 1, 3], [1, 0, 0], [3, 2, 1]], dtype=torch.float64)
-    loss = ws2_loss(q, p, t, temperature=0.2)
+    loss = ws2_loss(q, p, t, similarity="cosine", temperature=0.2)
     s = _cos(q.numpy(), p.numpy().reshape(15, 4))
     y = np.zeros((5, 15))
     for i in range(5):
@@ -143,9 +143,9 @@ LOSS_FNS = {
     "kl+infonce": lambda q, p, t: kl_loss(q, p, t) + 0.1 * infonce_loss(q, p, t, temperature=0.01, fn_margin=0.6),
     # Exact-OT gradients are subgradients: on a saturated softmax (random vectors at tau=0.05) they carry
     # little signal, so the direction check uses an unsaturated temperature for the OT-based losses.
-    "wasserstein": lambda q, p, t: wasserstein_loss(q, p, t, temperature=0.5),
-    "wasserstein-list": lambda q, p, t: wasserstein_loss(q, p, t, temperature=0.5, in_batch=False),
-    "ws2": lambda q, p, t: ws2_loss(q, p, t, temperature=1.0),
+    "wasserstein": lambda q, p, t: wasserstein_loss(q, p, t, similarity="cosine", temperature=0.5),
+    "wasserstein-list": lambda q, p, t: wasserstein_loss(q, p, t, similarity="cosine", temperature=0.5, in_batch=False),
+    "ws2": lambda q, p, t: ws2_loss(q, p, t, similarity="cosine", temperature=1.0),
 }
 
 
