@@ -24,6 +24,7 @@ of the batch size, while the loss and gradients are those of the full batch.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -97,8 +98,15 @@ def gather_global(
         dist.all_gather(parts, t.contiguous())
         return torch.cat(parts)
 
-    q = torch.cat(dist_nn.all_gather(queries.contiguous()))
-    p = torch.cat(dist_nn.all_gather(passages.contiguous()))
+    # One collective for queries and passages: two gathers could run their backward passes in a different
+    # order on different processes and exchange the wrong gradients.
+    b, k, d = passages.shape
+    local = torch.cat([queries, passages.reshape(b * k, d)])
+    with warnings.catch_warnings():  # deprecated in favour of a functional API without autograd support here
+        warnings.simplefilter("ignore", FutureWarning)
+        shards = dist_nn.all_gather(local.contiguous())
+    q = torch.cat([s[:b] for s in shards])
+    p = torch.cat([s[b:].reshape(b, k, d) for s in shards])
     return q, p, plain(targets), None if doc_keys is None else plain(doc_keys)
 
 
