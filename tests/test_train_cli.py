@@ -32,6 +32,9 @@ def test_each_loss_trains_and_writes_a_loadable_folder(tmp_path, cli, tiny_bi_en
     assert [rec["step"] for rec in steps] == [1, 2] and all(rec["steps_per_s"] is None or rec["steps_per_s"] > 0 for rec in steps)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "train" and manifest["loss"]["name"] == loss and manifest["result"]["steps"] == 2
+    # similarity auto: the loss's reference setting, recorded and saved with the model for index/search
+    similarity = "dot" if loss in ("ws2", "wasserstein") else "cosine"
+    assert manifest["loss"]["similarity"] == similarity and str(model.similarity_fn_name) == similarity
     assert not (tmp_path / "ckpt.train-state").exists()
 
 
@@ -176,3 +179,31 @@ def test_drop_unusable_skips_short_lists_and_lists_without_positive(tmp_path, cl
     src.write_text("".join(json.dumps(r) + "\n" for r in records))
     r = cli("train", src, "--model", tiny_bi_encoder, "--loss", "wasserstein", "--drop-unusable", "--out", tmp_path / "c", *COMMON)
     assert "no list has at least --group-size 4 passages" in _one_error_line(r)
+
+
+def test_document_keys_reach_the_loss(tmp_path, tiny_bi_encoder, monkeypatch):
+    """The trainer hands each passage's document key to the loss, so a passage shared by two lists is masked."""
+    from synrank.train import TrainConfig, train
+    from synrank.train.data import doc_key
+    from synrank.train.losses import kl_infonce
+
+    src = write_scored(tmp_path / "s.jsonl", n=4)
+    records = [json.loads(line) for line in src.read_text().splitlines()]
+    records[1]["candidates"][0]["doc_id"] = records[0]["candidates"][0]["doc_id"]  # one source, two queries
+    src.write_text("".join(json.dumps(r) + "\n" for r in records))
+    seen = []
+    real = kl_infonce.infonce_loss
+
+    def spy(queries, passages, targets, doc_keys=None, **kw):
+        seen.append(doc_keys)
+        return real(queries, passages, targets, doc_keys, **kw)
+
+    monkeypatch.setattr(kl_infonce, "infonce_loss", spy)
+    cfg = TrainConfig(
+        out=tmp_path / "o", inputs=[str(src)], model=str(tiny_bi_encoder), loss="kl+infonce", batch_size=4, max_steps=1,
+        dtype="fp32", selection="top", group_size=3,
+    )
+    train(cfg)
+    assert seen and seen[0] is not None and seen[0].shape == (4, 3)
+    shared = doc_key(records[0]["candidates"][0]["doc_id"])
+    assert sorted(seen[0][:, 0].tolist()).count(shared) == 2
