@@ -58,8 +58,9 @@ train() {  # train LOSS OUT SEED extra-args...
 step "2. train wasserstein, ws2 and infonce (level >= 2 positive) on the same documents (seeds: $SEEDS)"
 names=(base); labels=(base)
 for seed in $SEEDS; do
-  train wasserstein "$WORK/ckpt-wasserstein-s$seed" "$seed"
-  train ws2 "$WORK/ckpt-ws2-s$seed" "$seed"
+  # the release draws each group uniformly (trove passage_selection_strategy=random), top passage or not
+  train wasserstein "$WORK/ckpt-wasserstein-s$seed" "$seed" --selection uniform
+  train ws2 "$WORK/ckpt-ws2-s$seed" "$seed" --selection uniform
   train infonce "$WORK/ckpt-infonce-s$seed" "$seed" --positive-min-level 2
   for loss in wasserstein ws2 infonce; do names+=("$loss-s$seed"); labels+=("$loss-s$seed"); done
 done

@@ -23,6 +23,12 @@ def test_selection_modes_keep_the_top_passage_and_the_right_size():
     for _ in range(20):
         texts, targets = select_group(lst, 4, "random", rng)
         assert targets[0] == 3 and len(set(texts)) == 4
+    seen_top = 0
+    for _ in range(50):
+        texts, targets = select_group(lst, 4, "uniform", rng)
+        assert len(set(texts)) == 4 and targets == sorted(targets, reverse=True)
+        seen_top += targets[0] == 3
+    assert 10 < seen_top < 40  # the top passage (1 of 8) is in a uniform group of 4 half of the time
     texts, targets = select_group(lst, 4, "stratified", rng)
     assert targets[0] == 3 and sorted(targets[1:], reverse=True) == [2, 1, 0]  # one per remaining level
     with pytest.raises(InputError, match="fewer than --group-size 9"):

@@ -15,7 +15,7 @@ from synrank.errors import ConfigError
 LOSSES = ("wasserstein", "ws2", "kl", "kl+infonce", "infonce")
 SIMILARITIES = ("cosine", "dot")
 OT_METHODS = ("emd", "sinkhorn")
-SELECTIONS = ("random", "top", "stratified")
+SELECTIONS = ("random", "top", "stratified", "uniform")
 TARGETS = ("auto", "levels", "teacher")
 SIMILARITY_CHOICES = ("auto", *SIMILARITIES)
 
@@ -54,7 +54,8 @@ class TrainConfig:
     )
     selection: str = setting(
         "random",
-        help="How to pick the group from a longer list: random, top, stratified (the top passage is always kept).",
+        help="How to pick the group from a longer list: random, top, stratified (these keep the top passage), "
+        "uniform (any passages, as trove's 'random' in the SyCL release).",
         choices=SELECTIONS,
     )
     target: str = setting(

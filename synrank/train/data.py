@@ -140,6 +140,9 @@ def select_indices(lst: TrainList, size: int, mode: str, rng: random.Random) -> 
     - ``random``: the top passage plus ``size - 1`` others drawn at random.
     - ``stratified``: the top passage, then one passage per distinct target value in turn (highest first,
       random within a value), so every relevance level present is represented.
+    - ``uniform``: ``size`` passages drawn uniformly, the top one included or not (trove's ``random``
+      ``passage_selection_strategy``, used by the SyCL release); the group's best passage is then InfoNCE's
+      positive.
     """
     n = len(lst.texts)
     if n < size:
@@ -153,6 +156,8 @@ def select_indices(lst: TrainList, size: int, mode: str, rng: random.Random) -> 
     elif mode == "random":
         rest = order[1:]
         chosen = [top, *rng.sample(rest, size - 1)]
+    elif mode == "uniform":
+        chosen = sorted(rng.sample(range(n), size), key=lambda i: -lst.targets[i])
     elif mode == "stratified":
         buckets: dict[float, list[int]] = {}
         for i in order[1:]:

@@ -239,7 +239,7 @@ def _build_loss(cfg: TrainConfig, model: Any, info: Callable[[str], None]) -> Li
         info(
             f"note: {cfg.loss} at temperature {flat[0]:g} on unit-length embeddings: scores lie in [-1, 1], so the "
             "student's distribution is nearly flat (the SyCL release trained unnormalised Contriever); "
-            "consider --temperature 0.05"
+            "consider a temperature of 0.05"
         )
     return loss
 
