@@ -128,7 +128,14 @@ def test_existing_output_and_leftover_state_are_refused(tmp_path, cli, tiny_bi_e
     out.mkdir()
     (out / "x").write_text("keep me")
     line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--out", out, *COMMON))
+    assert "not written by synrank" in line  # a user's folder is never replaced
+    line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--out", out, *COMMON, "--overwrite"))
+    assert "not written by synrank" in line and (out / "x").read_text() == "keep me"
+    (out / "manifest.json").write_text('{"kind": "train"}')  # synrank's own earlier output: needs --overwrite
+    line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--out", out, *COMMON))
     assert "--overwrite" in line
+    line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--out", tmp_path, *COMMON, "--overwrite"))
+    assert "contains the input" in line
     (tmp_path / "other.train-state").mkdir()
     line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--out", tmp_path / "other", *COMMON))
     assert "--resume" in line

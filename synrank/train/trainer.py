@@ -5,8 +5,10 @@ Layout of a run writing ``--out OUT``:
 - ``OUT.train-state/``: checkpoints (``checkpoint-N/``, each marked complete once fully written) and
   ``training_log.jsonl`` while training runs; ``--resume`` continues from its last complete checkpoint.
 - ``OUT/``: appears only when training has finished (built in a temporary sibling and renamed), holding
-  the sentence-transformers model, ``training_log.jsonl`` and ``manifest.json``. The state folder is
-  then removed unless ``keep_checkpoints``.
+  the sentence-transformers model, ``training_log.jsonl`` and ``manifest.json``, through
+  :func:`synrank.formats.outputs.guarded_output` (never over an input or a folder synrank did not write;
+  over its own earlier output only with ``overwrite``). The state folder is then removed unless
+  ``keep_checkpoints``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from synrank.errors import ConfigError, InputError
-from synrank.formats import atomic_dir, atomic_write, make_manifest, write_manifest
+from synrank.formats import atomic_write, make_manifest
+from synrank.formats.outputs import check_output, guarded_output
 from synrank.train.callbacks import (
     COMPLETE_MARKER,
     CheckpointMarkerCallback,
@@ -172,10 +175,14 @@ class _Data:
     kind: str  # "levels" or "teacher"
 
 
+def _inputs(cfg: TrainConfig) -> list[str | None]:
+    return [*cfg.inputs, cfg.dataset, cfg.negatives]
+
+
 def _prepare_state(cfg: TrainConfig, out: Path, state: Path, is_main: bool) -> Path | None:
-    """Refuse to clobber the user's folders; the checkpoint to resume from, if any."""
-    if out.exists() and any(out.iterdir()) and not cfg.overwrite:
-        raise InputError("output folder exists and is not empty (pass --overwrite to replace it)", path=out)
+    """Refuse to clobber the user's folders (before any work); the checkpoint to resume from, if any."""
+    # A folder synrank did not write is never replaced, one it wrote only with overwrite; nor an input.
+    check_output(out, inputs=_inputs(cfg), overwrite=cfg.overwrite, kind="dir")
     if not state.exists():
         return None
     if cfg.resume:
@@ -317,11 +324,12 @@ def _write_output(
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
     # Search with the similarity the model was trained on (sentence-transformers' config of the folder).
     model.similarity_fn_name = loss.similarity
-    with atomic_dir(out, overwrite=cfg.overwrite) as tmp:
+    with guarded_output(out, inputs=_inputs(cfg), overwrite=cfg.overwrite, kind="dir") as target:
+        tmp = target.path
         model.save(str(tmp))
         if log_path.exists():
             shutil.copyfile(log_path, tmp / LOG_NAME)
-        manifest = make_manifest(
+        target.manifest = make_manifest(
             "train",
             model=cfg.model,
             config=config,
@@ -331,7 +339,6 @@ def _write_output(
             resumed_from=extra["resumed_from"],
             dtype=extra["dtype"],
         )
-        write_manifest(manifest, tmp / "manifest.json")
 
 
 def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=lambda msg: None) -> TrainResult:
