@@ -106,7 +106,7 @@ def test_bad_inputs_end_in_one_line(tmp_path, cli, tiny_bi_encoder):
         ("--fn-margin", "1.5", "--fn-margin: is a fraction"),
         ("--eval-split", "1", "--eval-split: is a fraction"),
         ("--max-steps", "0", "--max-steps: must be at least 1, or -1"),
-        ("--mini-batch-size", "0", "--mini-batch-size: must be at least 1"),
+        ("--mini-batch-size", "-1", "--mini-batch-size: must be at least 0"),
         ("--max-seq-length", "0", "--max-seq-length: must be at least 1"),
         ("--early-stopping-patience", "0", "--early-stopping-patience: must be at least 1"),
         ("--similarity", "l2", "--similarity: unknown value 'l2'"),

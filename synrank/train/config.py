@@ -18,6 +18,22 @@ OT_METHODS = ("emd", "sinkhorn")
 SELECTIONS = ("random", "top", "stratified", "uniform")
 TARGETS = ("auto", "levels", "teacher")
 SIMILARITY_CHOICES = ("auto", *SIMILARITIES)
+# Gradient caching turns on by itself when a step would embed more tokens than this at once (activation
+# memory grows with batch x group x length), embedding chunks of GRAD_CACHE_CHUNK_TOKENS instead.
+GRAD_CACHE_STEP_TOKENS = 32768
+GRAD_CACHE_CHUNK_TOKENS = 8192
+
+
+def auto_mini_batch_size(mini_batch_size: int | None, batch_size: int, group_size: int, max_length: int) -> int | None:
+    """The gradient-caching chunk (texts) for a step of ``batch_size`` queries with ``group_size`` passages each.
+
+    An explicit value wins (0 = off, returned as None); unset, caching is on past the token budget.
+    """
+    if mini_batch_size is not None:
+        return mini_batch_size or None
+    if batch_size * (group_size + 1) * max_length <= GRAD_CACHE_STEP_TOKENS:
+        return None
+    return max(1, GRAD_CACHE_CHUNK_TOKENS // max_length)
 
 
 @dataclass
@@ -100,7 +116,9 @@ class TrainConfig:
     batch_size: int = setting(32, help="Queries per step and per process.")
     mini_batch_size: int | None = setting(
         None,
-        help="Embed at most this many texts at once and cache gradients (GradCache): big batches in bounded memory, same gradients.",
+        help="Embed at most this many texts at once and cache gradients (GradCache): big batches in bounded memory, "
+        "same gradients. Default: on when a step's texts x max length exceed 32768 tokens, with chunks of 8192 "
+        "tokens; 0 = off.",
     )
     lr: float = setting(2e-5, help="Peak learning rate (AdamW).")
     weight_decay: float = setting(0.01, help="AdamW weight decay.")
@@ -147,7 +165,8 @@ class TrainConfig:
             raise ConfigError(f"is a fraction of the queries, in [0, 1) (got {self.eval_split})", setting="eval_split")
         if self.positive_min_level is not None and not math.isfinite(self.positive_min_level):
             raise ConfigError(f"must be a finite number (got {self.positive_min_level})", setting="positive_min_level")
-        check_positive(self, "group_size", "batch_size", "save_steps", "logging_steps", "mini_batch_size", "max_seq_length")
+        check_positive(self, "group_size", "batch_size", "save_steps", "logging_steps", "max_seq_length")
+        check_positive(self, "mini_batch_size", minimum=0)
         check_positive(self, "early_stopping_patience")
         if self.max_steps == 0 or self.max_steps < -1:
             raise ConfigError(f"must be at least 1, or -1 for off (got {self.max_steps})", setting="max_steps")

@@ -32,7 +32,7 @@ from synrank.train.callbacks import (
     SkipFinalCheckpointCallback,
 )
 from synrank.train import losses
-from synrank.train.config import TrainConfig
+from synrank.train.config import TrainConfig, auto_mini_batch_size
 from synrank.train.data import (
     TrainList,
     build_columns,
@@ -92,9 +92,9 @@ def load_lists(cfg: TrainConfig, info: Callable[[str], None] = lambda msg: None)
     return lists
 
 
-def make_loss(cfg: TrainConfig, model: Any) -> ListwiseLoss:
+def make_loss(cfg: TrainConfig, model: Any, **overrides: Any) -> ListwiseLoss:
     """The loss of ``cfg``; settings left at ``None``/``auto`` take the loss's own (reference) default."""
-    return losses.make_loss(cfg.loss, model, **asdict(cfg))
+    return losses.make_loss(cfg.loss, model, **(asdict(cfg) | overrides))
 
 
 def last_complete_checkpoint(state: Path) -> Path | None:
@@ -240,7 +240,9 @@ def _normalises(model: Any) -> bool:
 
 
 def _build_loss(cfg: TrainConfig, model: Any, info: Callable[[str], None]) -> ListwiseLoss:
-    loss = make_loss(cfg, model)
+    max_length = int(getattr(model, "max_seq_length", None) or 512)
+    mini = auto_mini_batch_size(cfg.mini_batch_size, cfg.batch_size, cfg.group_size, max_length)
+    loss = make_loss(cfg, model, mini_batch_size=mini)
     flat = [t for t in (getattr(loss, "temperature", None),) if t is not None and t >= 0.5]
     if flat and (loss.similarity == "cosine" or _normalises(model)):
         info(
