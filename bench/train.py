@@ -8,6 +8,8 @@ teacher scores), same model (minilm), batch, sequence length, steps and dtype fo
   (c) synrank train --loss wasserstein
   (d) synrank train --loss kl+infonce
   (e) (b) with a 4x batch and --mini-batch-size equal to the original batch (gradient caching)
+  (f) (b) with the default --mini-batch-size: gradient caching turns itself on past a token budget
+      ((b) passes --mini-batch-size 0, one pass per column, so (b) vs (f) is the memory the default saves)
 
 Each runs in its own process; peak RSS comes from the kernel (wait4), steps/s from the training loop
 alone (model loading excluded). Prints one table with ratios to (a). Usage:
@@ -108,7 +110,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--group-size", type=int, default=4)
     ap.add_argument("--max-seq-length", type=int, default=128)
-    ap.add_argument("--runs", default="abcde", help="which runs to do (ratios need a and b)")
+    ap.add_argument("--runs", default="abcdef", help="which runs to do; ratios are to the first run and to (b) if run")
+    ap.add_argument("--dtype", default="fp32", help="train --dtype for the synrank runs (the plain run is fp32)")
     a = ap.parse_args()
     if not SCIFACT.exists():
         sys.exit(f"bench/train.py: {SCIFACT} is missing (expected ../shared/datasets/scifact beside the repo)")
@@ -118,16 +121,17 @@ def main() -> None:
     print(f"data: {n} SciFact train queries, lists of {a.group_size}; minilm, fp32, max_seq_length {a.max_seq_length}, "
           f"{a.steps} steps, batch {a.batch_size} (e: {4 * a.batch_size} with mini-batch {a.batch_size})", file=sys.stderr)
     common = ["--model", "minilm", "--max-steps", str(a.steps), "--group-size", str(a.group_size), "--selection", "top",
-              "--max-seq-length", str(a.max_seq_length), "--dtype", "fp32", "--save-steps", "100000", "--logging-steps", "1"]
+              "--max-seq-length", str(a.max_seq_length), "--dtype", a.dtype, "--save-steps", "100000", "--logging-steps", "1"]
     configs = [
         ("a", "plain ST + MNRL", [sys.executable, "-c", PLAIN, str(lists), str(work / "a"), str(a.steps), str(a.batch_size), str(a.max_seq_length), str(a.group_size)], a.batch_size),
-        ("b", "synrank infonce", ["--loss", "infonce", "--batch-size", str(a.batch_size)], a.batch_size),
+        ("b", "synrank infonce", ["--loss", "infonce", "--batch-size", str(a.batch_size), "--mini-batch-size", "0"], a.batch_size),
         ("c", "synrank wasserstein", ["--loss", "wasserstein", "--batch-size", str(a.batch_size)], a.batch_size),
         ("d", "synrank kl+infonce", ["--loss", "kl+infonce", "--batch-size", str(a.batch_size)], a.batch_size),
         ("e", "infonce, 4x batch, mini-batch", ["--loss", "infonce", "--batch-size", str(4 * a.batch_size), "--mini-batch-size", str(a.batch_size)], 4 * a.batch_size),
+        ("f", "infonce, default (auto grad cache)", ["--loss", "infonce", "--batch-size", str(a.batch_size)], a.batch_size),
     ]
     rows = []
-    configs = [c for c in configs if c[0] in a.runs or c[0] in "ab"]
+    configs = [c for c in configs if c[0] in a.runs]
     for key, name, extra, batch in configs:
         if key == "a":
             out, rss = run_measured(extra)
@@ -139,8 +143,8 @@ def main() -> None:
         rows.append((key, name, batch, a.steps / seconds, a.steps * batch / seconds, rss))
         print(f"  {key} done: {a.steps / seconds:.3f} steps/s, peak RSS {rss:.0f} MiB", file=sys.stderr)
     base = rows[0]
-    b_row = rows[1]
-    print(f"{'run':<36} {'batch':>5} {'steps/s':>8} {'x (a)':>6} {'queries/s':>9} {'x (a)':>6} {'peak RSS MiB':>12} {'x (a)':>6} {'x (b)':>6}")
+    b_row = next((r for r in rows if r[0] == "b"), base)
+    print(f"{'run':<36} {'batch':>5} {'steps/s':>8} {'x 1st':>6} {'queries/s':>9} {'x 1st':>6} {'peak RSS MiB':>12} {'x 1st':>6} {'x (b)':>6}")
     for key, name, batch, sps, qps, rss in rows:
         print(f"({key}) {name:<32} {batch:>5} {sps:>8.3f} {sps / base[3]:>6.2f} {qps:>9.2f} {qps / base[4]:>6.2f} {rss:>12.0f} {rss / base[5]:>6.2f} {rss / b_row[5]:>6.2f}")
 

@@ -29,6 +29,11 @@ SEEDS="${SEEDS:-$SEED}"         # training seeds, e.g. "42 43": one model per se
 SHARDS="${SHARDS:-1}"           # generation processes run side by side (CPU: 2 x 1 thread beats 1 x 2)
 GEN_ARGS="${GEN_ARGS:-}"        # extra generate options, e.g. "--base-url http://127.0.0.1:8080/v1 --concurrency 4"
 TRAIN_ARGS="${TRAIN_ARGS:-}"    # extra train options, e.g. "--eval-split 0.1"
+# The SyCL release trains every loss (its infonce baselines too) on the raw dot product at trove's default
+# temperature 1.0 (Contriever, --normalize no); ws2/wasserstein default to that already. With a model that
+# normalises its embeddings (the default minilm) scores lie in [-1, 1]: SIM_ARGS="--similarity cosine
+# --temperature 0.05" trains it with a sharper distribution instead.
+SIM_ARGS="${SIM_ARGS:---similarity dot --temperature 1.0}"
 LR="${LR:-1e-5}"                # SyCL: lr 1e-5, 1 epoch, 4 passages per query
 EPOCHS="${EPOCHS:-1}"
 GROUP="${GROUP:-4}"
@@ -50,13 +55,14 @@ train() {  # train LOSS OUT SEED extra-args...
   local loss="$1" out="$2" seed="$3"; shift 3
   [ -f "$out/manifest.json" ] && return 0
   synrank train "$WORK/synth.jsonl" --model "$BASE" --loss "$loss" --group-size "$GROUP" --drop-unusable --batch-size "$BATCH" \
-    --lr "$LR" --epochs "$EPOCHS" --max-steps "$STEPS" --seed "$seed" $TRAIN_ARGS --out "$out" "$@"
+    --lr "$LR" --epochs "$EPOCHS" --max-steps "$STEPS" --seed "$seed" $SIM_ARGS $TRAIN_ARGS --out "$out" "$@"
 }
 step "2. train wasserstein, ws2 and infonce (level >= 2 positive) on the same documents (seeds: $SEEDS)"
 names=(base); labels=(base)
 for seed in $SEEDS; do
-  train wasserstein "$WORK/ckpt-wasserstein-s$seed" "$seed"
-  train ws2 "$WORK/ckpt-ws2-s$seed" "$seed"
+  # the release draws each group uniformly (trove passage_selection_strategy=random), top passage or not
+  train wasserstein "$WORK/ckpt-wasserstein-s$seed" "$seed" --selection uniform
+  train ws2 "$WORK/ckpt-ws2-s$seed" "$seed" --selection uniform
   train infonce "$WORK/ckpt-infonce-s$seed" "$seed" --positive-min-level 2
   for loss in wasserstein ws2 infonce; do names+=("$loss-s$seed"); labels+=("$loss-s$seed"); done
 done

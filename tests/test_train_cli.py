@@ -3,48 +3,10 @@
 from __future__ import annotations
 
 import json
-import random
-from pathlib import Path
 
 import pytest
 import torch
-
-WORDS = "protein cell gene cancer virus vaccine brain heart blood drug trial mouse dose risk".split()
-
-
-def write_synth(path: Path, n: int = 16, levels=(3, 2, 1, 0, 0), seed: int = 0) -> Path:
-    """`generate --task docs` records: relevant passages share the query's words."""
-    rng = random.Random(seed)
-    with open(path, "w") as fh:
-        for i in range(n):
-            q = " ".join(rng.sample(WORDS, 3))
-            docs = []
-            for j, level in enumerate(levels):
-                text = q + " " + " ".join(rng.sample(WORDS, level + 1)) if level else " ".join(rng.sample(WORDS, 5))
-                docs.append({"doc_id": f"q{i}-d{j}", "level": level, "text": text})
-            fh.write(json.dumps({"query_id": f"q{i}", "query": q, "documents": docs, "meta": {}}) + "\n")
-    return path
-
-
-def write_scored(path: Path, n: int = 16, seed: int = 0) -> Path:
-    """`score` training lists: teacher scores in [0, 1]."""
-    rng = random.Random(seed)
-    with open(path, "w") as fh:
-        for i in range(n):
-            q = " ".join(rng.sample(WORDS, 3))
-            cands = [
-                {"doc_id": f"q{i}-d{j}", "text": q + " " + " ".join(rng.sample(WORDS, 2)) if j < 2 else " ".join(rng.sample(WORDS, 4)), "score": s}
-                for j, s in enumerate((1.0, 0.7, 0.3, 0.1, 0.0))
-            ]
-            fh.write(json.dumps({"query_id": f"q{i}", "query": q, "candidates": cands, "meta": {}}) + "\n")
-    return path
-
-
-def weights(folder: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    return load_file(str(folder / "model.safetensors"))
-
+from helpers import weights, write_scored, write_synth
 
 COMMON = ("--batch-size", "4", "--max-steps", "2", "--dtype", "fp32", "--threads", "1", "--logging-steps", "1", "--lr", "1e-3")
 
@@ -70,6 +32,9 @@ def test_each_loss_trains_and_writes_a_loadable_folder(tmp_path, cli, tiny_bi_en
     assert [rec["step"] for rec in steps] == [1, 2] and all(rec["steps_per_s"] is None or rec["steps_per_s"] > 0 for rec in steps)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "train" and manifest["loss"]["name"] == loss and manifest["result"]["steps"] == 2
+    # similarity auto: the loss's reference setting, recorded and saved with the model for index/search
+    similarity = "dot" if loss in ("ws2", "wasserstein") else "cosine"
+    assert manifest["loss"]["similarity"] == similarity and str(model.similarity_fn_name) == similarity
     assert not (tmp_path / "ckpt.train-state").exists()
 
 
@@ -124,9 +89,37 @@ def test_bad_inputs_end_in_one_line(tmp_path, cli, tiny_bi_encoder):
     )
     assert "no positive" in line and f"{src}:1:" in line
     line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--loss", "listnet", "--out", tmp_path / "o2", *COMMON))
-    assert "unknown loss 'listnet'" in line
+    assert "--loss: unknown value 'listnet'" in line
     line = _one_error_line(cli("train", tmp_path / "missing.jsonl", "--model", tiny_bi_encoder, "--out", tmp_path / "o3", *COMMON))
     assert "missing.jsonl" in line and "not found" in line
+
+
+@pytest.mark.parametrize(
+    "option,value,needle",
+    [
+        ("--lr", "-1", "--lr: must be a positive number"),
+        ("--epochs", "0", "--epochs: must be a positive number"),
+        ("--temperature", "0", "--temperature: must be a positive number"),
+        ("--teacher-temperature", "nan", "--teacher-temperature: must be a positive number"),
+        ("--warmup", "-0.1", "--warmup: must be zero or more"),
+        ("--lr-floor", "2", "--lr-floor: is a fraction"),
+        ("--fn-margin", "1.5", "--fn-margin: is a fraction"),
+        ("--eval-split", "1", "--eval-split: is a fraction"),
+        ("--max-steps", "0", "--max-steps: must be at least 1, or -1"),
+        ("--mini-batch-size", "-1", "--mini-batch-size: must be at least 0"),
+        ("--max-seq-length", "0", "--max-seq-length: must be at least 1"),
+        ("--early-stopping-patience", "0", "--early-stopping-patience: must be at least 1"),
+        ("--similarity", "l2", "--similarity: unknown value 'l2'"),
+        ("--ot", "exact", "--ot: unknown value 'exact'"),
+    ],
+)
+def test_bad_numbers_and_names_stop_before_any_work(tmp_path, cli, option, value, needle):
+    """Each setting is checked before the model, the data or the output folders are touched."""
+    src = write_synth(tmp_path / "s.jsonl", n=2)
+    out = tmp_path / "ckpt"
+    line = _one_error_line(cli("train", src, "--model", "no-such-model", "--out", out, option, value))
+    assert needle in line, line
+    assert not out.exists() and not (tmp_path / "ckpt.train-state").exists()
 
 
 def test_existing_output_and_leftover_state_are_refused(tmp_path, cli, tiny_bi_encoder):
@@ -135,7 +128,14 @@ def test_existing_output_and_leftover_state_are_refused(tmp_path, cli, tiny_bi_e
     out.mkdir()
     (out / "x").write_text("keep me")
     line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--out", out, *COMMON))
+    assert "not written by synrank" in line  # a user's folder is never replaced
+    line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--out", out, *COMMON, "--overwrite"))
+    assert "not written by synrank" in line and (out / "x").read_text() == "keep me"
+    (out / "manifest.json").write_text('{"kind": "train"}')  # synrank's own earlier output: needs --overwrite
+    line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--out", out, *COMMON))
     assert "--overwrite" in line
+    line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--out", tmp_path, *COMMON, "--overwrite"))
+    assert "contains the input" in line
     (tmp_path / "other.train-state").mkdir()
     line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--out", tmp_path / "other", *COMMON))
     assert "--resume" in line
@@ -186,3 +186,31 @@ def test_drop_unusable_skips_short_lists_and_lists_without_positive(tmp_path, cl
     src.write_text("".join(json.dumps(r) + "\n" for r in records))
     r = cli("train", src, "--model", tiny_bi_encoder, "--loss", "wasserstein", "--drop-unusable", "--out", tmp_path / "c", *COMMON)
     assert "no list has at least --group-size 4 passages" in _one_error_line(r)
+
+
+def test_document_keys_reach_the_loss(tmp_path, tiny_bi_encoder, monkeypatch):
+    """The trainer hands each passage's document key to the loss, so a passage shared by two lists is masked."""
+    from synrank.train import TrainConfig, train
+    from synrank.train.data import doc_key
+    from synrank.train.losses import kl_infonce
+
+    src = write_scored(tmp_path / "s.jsonl", n=4)
+    records = [json.loads(line) for line in src.read_text().splitlines()]
+    records[1]["candidates"][0]["doc_id"] = records[0]["candidates"][0]["doc_id"]  # one source, two queries
+    src.write_text("".join(json.dumps(r) + "\n" for r in records))
+    seen = []
+    real = kl_infonce.infonce_loss
+
+    def spy(queries, passages, targets, doc_keys=None, **kw):
+        seen.append(doc_keys)
+        return real(queries, passages, targets, doc_keys, **kw)
+
+    monkeypatch.setattr(kl_infonce, "infonce_loss", spy)
+    cfg = TrainConfig(
+        out=tmp_path / "o", inputs=[str(src)], model=str(tiny_bi_encoder), loss="kl+infonce", batch_size=4, max_steps=1,
+        dtype="fp32", selection="top", group_size=3,
+    )
+    train(cfg)
+    assert seen and seen[0] is not None and seen[0].shape == (4, 3)
+    shared = doc_key(records[0]["candidates"][0]["doc_id"])
+    assert sorted(seen[0][:, 0].tolist()).count(shared) == 2

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from synrank.errors import InputError
-from synrank.train.data import TrainList, build_columns, read_train_lists, select_group, split_dev
+from synrank.train.data import TrainList, build_columns, doc_key, read_train_lists, select_group, split_dev
 
 
 def _lst(targets):
@@ -23,6 +23,12 @@ def test_selection_modes_keep_the_top_passage_and_the_right_size():
     for _ in range(20):
         texts, targets = select_group(lst, 4, "random", rng)
         assert targets[0] == 3 and len(set(texts)) == 4
+    seen_top = 0
+    for _ in range(50):
+        texts, targets = select_group(lst, 4, "uniform", rng)
+        assert len(set(texts)) == 4 and targets == sorted(targets, reverse=True)
+        seen_top += targets[0] == 3
+    assert 10 < seen_top < 40  # the top passage (1 of 8) is in a uniform group of 4 half of the time
     texts, targets = select_group(lst, 4, "stratified", rng)
     assert targets[0] == 3 and sorted(targets[1:], reverse=True) == [2, 1, 0]  # one per remaining level
     with pytest.raises(InputError, match="fewer than --group-size 9"):
@@ -37,6 +43,10 @@ def test_reads_generate_and_score_records(tmp_path):
     sc = tmp_path / "s.jsonl"
     sc.write_text(json.dumps({"query_id": "q", "query": "q", "candidates": [{"doc_id": "a", "text": "x", "score": 0.9, "label": 1}, {"doc_id": "b", "text": "y", "score": 0.2, "label": 0}]}) + "\n")
     assert read_train_lists([sc])[0].targets == [0.9, 0.2]
+    no_ids = tmp_path / "n.jsonl"
+    no_ids.write_text("".join(json.dumps({"query_id": q, "query": "q", "candidates": [{"text": "x", "score": 1.0}]}) + "\n" for q in "ab"))
+    a, b = read_train_lists([no_ids])
+    assert a.doc_ids != b.doc_ids  # passages without ids are never taken for one document
     assert read_train_lists([sc], target="levels")[0].targets == [1.0, 0.0]
     with pytest.raises(InputError, match="mix"):
         read_train_lists([gen, sc])
@@ -54,8 +64,11 @@ def test_reads_generate_and_score_records(tmp_path):
 def test_columns_and_dev_split_are_seeded():
     lists = [_lst([3, 2, 1, 0, 0]) for _ in range(10)]
     cols = build_columns(lists, group_size=3, selection="random", seed=1, query_prefix="query: ", doc_prefix="passage: ")
-    assert list(cols) == ["query", "passage_1", "passage_2", "passage_3", "label"]
+    assert list(cols) == ["query", "passage_1", "passage_2", "passage_3", "label", "doc_keys"]
     assert cols["query"][0] == "query: query" and cols["passage_1"][0] == "passage: t0"
+    # each passage's document key follows its doc id, whichever list it is in
+    assert cols["doc_keys"][0][0] == doc_key("d0") == cols["doc_keys"][5][0]
+    assert len({k for row in cols["doc_keys"] for k in row}) == 5
     assert cols == build_columns(lists, group_size=3, selection="random", seed=1, query_prefix="query: ", doc_prefix="passage: ")
     train, dev = split_dev(lists, 0.2, seed=3)
     assert len(train) == 8 and len(dev) == 2

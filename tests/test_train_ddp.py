@@ -1,5 +1,5 @@
-"""DDP on the CPU (gloo, 2 processes through torchrun): in-batch negatives span both processes, and
-`torchrun -m synrank train` trains a tiny model that loads."""
+"""DDP on the CPU (gloo, 2 processes through torchrun): every loss is the loss of the global batch, with the
+single-process gradient, and `torchrun -m synrank train` trains a tiny model that loads."""
 
 from __future__ import annotations
 
@@ -12,30 +12,64 @@ from pathlib import Path
 
 import pytest
 
-from test_train_cli import write_scored
+from helpers import write_scored
 
 pytestmark = pytest.mark.slow
 
-GATHER_SCRIPT = textwrap.dedent(
+GLOBAL_LOSS_SCRIPT = textwrap.dedent(
     """
     import json, sys, torch, torch.distributed as dist
-    from synrank.train.losses import infonce_loss, ws2_loss
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    sys.path.insert(0, sys.argv[2])
+    from ddp_batch import LOSSES, global_batch, make_encoder, run_loss
     dist.init_process_group("gloo")
-    rank = dist.get_rank()
-    g = torch.Generator().manual_seed(0)
-    q_all = torch.randn(4, 6, generator=g, dtype=torch.float64)       # 2 queries per rank
-    p_all = torch.randn(4, 3, 6, generator=g, dtype=torch.float64)    # lists of 3
-    t_all = torch.tensor([[3.0, 1, 0], [0, 2, 1], [1, 0, 3], [2, 3, 0]], dtype=torch.float64)
-    sl = slice(2 * rank, 2 * rank + 2)
-    q = q_all[sl].clone().requires_grad_(True)
-    p = p_all[sl].clone().requires_grad_(True)
-    loss = infonce_loss(q, p, t_all[sl], temperature=0.1)
-    loss.backward()
-    out = {"rank": rank, "loss": loss.item(), "q_grad": q.grad.tolist(), "p_grad": p.grad.tolist()}
-    # the same data without gathering: each process sees only its own 6 passages
-    out["local_loss"] = infonce_loss(q_all[sl], p_all[sl], t_all[sl], temperature=0.1, gather=False).item()
+    rank, world = dist.get_rank(), dist.get_world_size()
+    xq, xp, targets, keys = global_batch()
+    per = xq.size(0) // world
+    sl = slice(rank * per, (rank + 1) * per)
+    out = {}
+    for name in LOSSES:
+        encoder = DDP(make_encoder())  # DDP averages the processes' gradients, as in training
+        loss = run_loss(name, encoder, xq[sl], xp[sl], targets[sl], keys[sl])
+        loss.backward()
+        out[name] = {"loss": loss.item(), "grad": encoder.module.weight.grad.tolist()}
     json.dump(out, open(sys.argv[1] + f".{rank}", "w"))
     dist.destroy_process_group()
+    """
+)
+
+# Shared by the 2-process script and the single-process reference: the same data, encoder and losses.
+BATCH_MODULE = textwrap.dedent(
+    """
+    import torch
+    from synrank.train import losses as L
+    from synrank.train.data import doc_key
+
+    LOSSES = ["infonce", "kl", "kl+infonce", "wasserstein", "ws2"]
+
+    def global_batch(b=6, k=3, d_in=5):
+        g = torch.Generator().manual_seed(0)
+        xq = torch.randn(b, d_in, generator=g, dtype=torch.float64)
+        xp = torch.randn(b, k, d_in, generator=g, dtype=torch.float64)
+        targets = torch.rand(b, k, generator=g, dtype=torch.float64)
+        targets[:, 0] = 1.0  # the first passage is each list's top (teacher top-1)
+        ids = [[f"q{i}-p{j}" for j in range(k)] for i in range(b)]
+        ids[4][0] = ids[0][0]  # queries 0 (process 0) and 4 (process 1) come from one source passage
+        ids[5][2] = ids[1][0]  # and query 1's positive is a negative of query 5 (process 1)
+        keys = torch.tensor([[doc_key(x) for x in row] for row in ids])
+        return xq, xp, targets, keys
+
+    def make_encoder(d_in=5, d=4):
+        torch.manual_seed(1)
+        return torch.nn.Linear(d_in, d, bias=False).double()
+
+    def run_loss(name, encoder, xq, xp, targets, keys):
+        b, k, d_in = xp.shape
+        emb = encoder(torch.cat([xq, xp.reshape(b * k, d_in)]))  # one forward per step, as DDP expects
+        q, p = emb[:b], emb[b:].reshape(b, k, -1)
+        extra = {"temperature": 0.5} if name in ("wasserstein", "ws2") else {}
+        loss = L.make_loss(name, None, **extra)
+        return loss.calculate_loss([[q]] + [[p[:, j]] for j in range(k)], L.ListLabels(targets, keys))
     """
 )
 
@@ -46,33 +80,36 @@ def _torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_in_batch_negatives_include_the_other_process_passages(tmp_path):
+def test_every_loss_and_its_gradient_equal_the_single_process_value(tmp_path):
+    """2 gloo processes, 3 queries each: every process computes the loss of the global batch of 6 (one
+    Gaussian fit for ws2, masking across processes by document for infonce), and DDP's averaged gradient
+    equals the gradient of one process holding all 6 queries."""
     import torch
 
-    from synrank.train.losses import infonce_loss
-
-    script = tmp_path / "gather.py"
-    script.write_text(GATHER_SCRIPT)
-    r = _torchrun([str(script), str(tmp_path / "out")], tmp_path)
+    (tmp_path / "ddp_batch.py").write_text(BATCH_MODULE)
+    script = tmp_path / "global_loss.py"
+    script.write_text(GLOBAL_LOSS_SCRIPT)
+    r = _torchrun([str(script), str(tmp_path / "out"), str(tmp_path)], tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     res = [json.loads((tmp_path / f"out.{i}").read_text()) for i in range(2)]
-    # single-process reference on the whole global batch (4 queries x 12 passages)
-    g = torch.Generator().manual_seed(0)
-    q_all = torch.randn(4, 6, generator=g, dtype=torch.float64).requires_grad_(True)
-    p_all = torch.randn(4, 3, 6, generator=g, dtype=torch.float64).requires_grad_(True)
-    t_all = torch.tensor([[3.0, 1, 0], [0, 2, 1], [1, 0, 3], [2, 3, 0]], dtype=torch.float64)
-    ref = infonce_loss(q_all, p_all, t_all, temperature=0.1)
-    ref.backward()
-    assert (res[0]["loss"] + res[1]["loss"]) / 2 == pytest.approx(ref.item(), rel=1e-10)
-    assert res[0]["loss"] != pytest.approx(res[0]["local_loss"], rel=1e-3)  # gathering changed the negatives
-    # DDP averages the processes' gradients: (grad_0 + grad_1)/2 per process == grad of the global mean,
-    # and all_gather's backward already summed every process's contribution into each local passage.
-    for rank in range(2):
-        sl = slice(2 * rank, 2 * rank + 2)
-        p_grad = torch.tensor(res[rank]["p_grad"], dtype=torch.float64) / 2
-        q_grad = torch.tensor(res[rank]["q_grad"], dtype=torch.float64) / 2
-        assert torch.allclose(p_grad, p_all.grad[sl], atol=1e-10)
-        assert torch.allclose(q_grad, q_all.grad[sl], atol=1e-10)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import ddp_batch
+    finally:
+        sys.path.remove(str(tmp_path))
+    xq, xp, targets, keys = ddp_batch.global_batch()
+    for name in ddp_batch.LOSSES:
+        encoder = ddp_batch.make_encoder()
+        ref = ddp_batch.run_loss(name, encoder, xq, xp, targets, keys)
+        ref.backward()
+        for rank in range(2):
+            assert res[rank][name]["loss"] == pytest.approx(ref.item(), abs=1e-6, rel=1e-6), (name, rank)
+            grad = torch.tensor(res[rank][name]["grad"], dtype=torch.float64)
+            assert torch.allclose(grad, encoder.weight.grad, atol=1e-6, rtol=0), (name, rank)
+        # the per-process losses the old code averaged differ from the global one
+        local = [ddp_batch.run_loss(name, ddp_batch.make_encoder(), xq[s], xp[s], targets[s], keys[s]).item() for s in (slice(0, 3), slice(3, 6))]
+        if name != "kl":  # kl sees only each query's own list: the mean of the halves is the global mean
+            assert sum(local) / 2 != pytest.approx(ref.item(), rel=1e-4), name
 
 
 def test_torchrun_trains_a_tiny_model_that_loads(tmp_path, tiny_bi_encoder):

@@ -47,3 +47,27 @@ def test_mini_batches_give_the_same_loss_and_gradients(tiny_bi_encoder, name):
     for n in full:
         assert torch.allclose(full[n], cached[n], atol=1e-5, rtol=1e-4), n
     assert any(g.abs().sum() > 0 for g in full.values())
+
+
+def test_gradient_caching_turns_on_past_the_token_budget():
+    from synrank.train.config import GRAD_CACHE_CHUNK_TOKENS, GRAD_CACHE_STEP_TOKENS, auto_mini_batch_size
+
+    assert auto_mini_batch_size(None, 8, 4, 128) is None  # 5,120 tokens a step: one pass
+    assert 16 * 9 * 256 > GRAD_CACHE_STEP_TOKENS
+    assert auto_mini_batch_size(None, 16, 8, 256) == GRAD_CACHE_CHUNK_TOKENS // 256 == 32  # issue 12's recipe
+    assert auto_mini_batch_size(0, 16, 8, 256) is None  # 0 = off
+    assert auto_mini_batch_size(5, 2, 2, 16) == 5  # an explicit size always wins
+
+
+def test_training_picks_the_cached_loss_and_records_it(tmp_path, tiny_bi_encoder):
+    import json
+
+    from helpers import write_synth
+
+    from synrank.train import TrainConfig, train
+
+    src = write_synth(tmp_path / "s.jsonl", n=8)
+    out = tmp_path / "o"
+    # 4 queries x 5 texts x 128 tokens = 2,560: under the budget; max_seq_length 2048 puts it over
+    train(TrainConfig(out=out, inputs=[str(src)], model=str(tiny_bi_encoder), loss="infonce", batch_size=4, max_steps=1, dtype="fp32", max_seq_length=2048))
+    assert json.loads((out / "manifest.json").read_text())["loss"]["mini_batch_size"] == 4

@@ -75,7 +75,7 @@ def test_kl_matches_torch_kl_div_written_out():
 @pytest.mark.parametrize("in_batch", [False, True])
 def test_wasserstein_matches_pot_and_scipy_1d(in_batch):
     q, p = _toy(4)
-    loss = wasserstein_loss(q, p, TARGETS.double(), temperature=0.1, in_batch=in_batch)
+    loss = wasserstein_loss(q, p, TARGETS.double(), similarity="cosine", temperature=0.1, in_batch=in_batch)
     if in_batch:
         s = _cos(q.numpy(), p.numpy().reshape(12, 6))
         y = np.zeros((3, 12))
@@ -98,7 +98,7 @@ def test_wasserstein_matches_pot_and_scipy_1d(in_batch):
 
 def test_wasserstein_sinkhorn_option_matches_pot_numpy():
     q, p = _toy(5)
-    loss = wasserstein_loss(q, p, TARGETS.double(), temperature=0.1, in_batch=False, method="sinkhorn", reg=0.1)
+    loss = wasserstein_loss(q, p, TARGETS.double(), similarity="cosine", temperature=0.1, in_batch=False, ot_method="sinkhorn", ot_reg=0.1)
     s = np.stack([_cos(q.numpy()[i : i + 1], p.numpy()[i])[0] for i in range(3)])
     y = TARGETS.numpy()
     ref = np.mean(
@@ -120,7 +120,7 @@ def _frechet_numpy(x: np.ndarray, y: np.ndarray) -> float:
 def test_ws2_matches_scipy_sqrtm_frechet_distance():
     q, p = _toy(6, b=5, k=3, d=4)
     t = torch.tensor([[3.0, 1, 0], [2, 2, 0], [0, 1, 3], [1, 0, 0], [3, 2, 1]], dtype=torch.float64)
-    loss = ws2_loss(q, p, t, temperature=0.2)
+    loss = ws2_loss(q, p, t, similarity="cosine", temperature=0.2)
     s = _cos(q.numpy(), p.numpy().reshape(15, 4))
     y = np.zeros((5, 15))
     for i in range(5):
@@ -143,9 +143,9 @@ LOSS_FNS = {
     "kl+infonce": lambda q, p, t: kl_loss(q, p, t) + 0.1 * infonce_loss(q, p, t, temperature=0.01, fn_margin=0.6),
     # Exact-OT gradients are subgradients: on a saturated softmax (random vectors at tau=0.05) they carry
     # little signal, so the direction check uses an unsaturated temperature for the OT-based losses.
-    "wasserstein": lambda q, p, t: wasserstein_loss(q, p, t, temperature=0.5),
-    "wasserstein-list": lambda q, p, t: wasserstein_loss(q, p, t, temperature=0.5, in_batch=False),
-    "ws2": lambda q, p, t: ws2_loss(q, p, t, temperature=1.0),
+    "wasserstein": lambda q, p, t: wasserstein_loss(q, p, t, similarity="cosine", temperature=0.5),
+    "wasserstein-list": lambda q, p, t: wasserstein_loss(q, p, t, similarity="cosine", temperature=0.5, in_batch=False),
+    "ws2": lambda q, p, t: ws2_loss(q, p, t, similarity="cosine", temperature=1.0),
 }
 
 
@@ -197,3 +197,103 @@ def test_optimising_a_toy_batch_ranks_the_top_passages_first(name):
         s = torch.einsum("bd,bkd->bk", F.normalize(q, dim=-1), F.normalize(p, dim=-1))
         assert (s.argmax(dim=1) == t.argmax(dim=1)).all(), s
         assert LOSS_FNS[name](q, p, t).item() < first
+
+
+# -- SyCL release settings (issue 13.1) -------------------------------------------------------------------
+
+
+def _sycl_ws2_reference(q: np.ndarray, p: np.ndarray, labels: np.ndarray, *, normalize: bool, temperature: float) -> float:
+    """The SyCL release's ws2, written from its maths (sycl ``train.py`` WS2Loss + trove): trove's encoder
+    normalises only with ``--normalize yes``, its similarity is ``q @ p.T`` over the batch's passages, labels
+    become a block-diagonal [B, B*k] matrix, ``preds = softmax(logits / temperature)``, ``targets =
+    softmax(labels)``, and the loss is the Frechet distance of Gaussians fitted to the rows. Here the
+    covariances are the full N x N matrices and Tr sqrt(Sx Sy) comes from the eigenvalues of Sx Sy."""
+    if normalize:
+        q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+        p = p / np.linalg.norm(p, axis=-1, keepdims=True)
+    b, k = labels.shape
+    logits = q @ p.reshape(b * k, -1).T
+    block = scipy.linalg.block_diag(*[labels[i : i + 1] for i in range(b)])
+    x = scipy.special.softmax(logits / temperature, axis=1)
+    y = scipy.special.softmax(block, axis=1)
+    cx, cy = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    eig = np.linalg.eigvals(cx @ cy)
+    sqrt_trace = np.sqrt(np.clip(eig.real, 0, None)).sum()
+    return float(np.sum((x.mean(0) - y.mean(0)) ** 2) + np.trace(cx) + np.trace(cy) - 2 * sqrt_trace)
+
+
+@pytest.mark.parametrize(("similarity", "temperature"), [("dot", 1.0), ("cosine", 0.05), ("dot", 0.3)])
+def test_ws2_equals_the_release_formula_under_both_similarities(similarity, temperature):
+    from synrank.train.losses import ListLabels, WS2Loss
+
+    q, p = _toy(9, b=5, k=3, d=4)
+    q, p = 3 * q, 2 * p  # lengths far from 1: the dot product and cosine differ
+    t = torch.tensor([[3.0, 1, 0], [2, 2, 0], [0, 1, 3], [1, 0, 0], [3, 2, 1]], dtype=torch.float64)
+    loss = WS2Loss(None, similarity=similarity, temperature=temperature)
+    value = loss.calculate_loss([[q]] + [[p[:, j]] for j in range(3)], ListLabels(t)).item()
+    ref = _sycl_ws2_reference(q.numpy(), p.numpy(), t.numpy(), normalize=similarity == "cosine", temperature=temperature)
+    assert value == pytest.approx(ref, rel=1e-6, abs=1e-9)
+    other = _sycl_ws2_reference(q.numpy(), p.numpy(), t.numpy(), normalize=similarity != "cosine", temperature=temperature)
+    assert value != pytest.approx(other, rel=1e-3)  # the setting matters on these inputs
+
+
+def test_defaults_are_the_reference_settings_per_loss():
+    """similarity/temperatures left at auto/None resolve to each loss's reference: SyCL release (trove
+    ``ModelArguments.temperature = 1.0``, raw dot product, ``softmax(label)``) for ws2/wasserstein; CADeT
+    ``train_e5_listwise.py`` (``rank_temp 0.05``, ``kl_temp 0.3``, ``temp 0.01``, weight 0.1, threshold 0.6,
+    normalised e5 embeddings) for kl and kl+infonce."""
+    from synrank.train import TrainConfig
+    from synrank.train.trainer import make_loss
+
+    def resolved(loss, **kw):
+        return make_loss(TrainConfig(out="o", inputs=["x"], loss=loss, **kw), None).get_config_dict()
+
+    for name in ("ws2", "wasserstein"):
+        cfg = resolved(name)
+        assert (cfg["similarity"], cfg["temperature"], cfg["teacher_temperature"]) == ("dot", 1.0, 1.0)
+    kl = resolved("kl")
+    assert (kl["similarity"], kl["temperature"], kl["teacher_temperature"]) == ("cosine", 0.05, 0.3)
+    kd = resolved("kl+infonce")
+    assert (kd["similarity"], kd["temperature"], kd["teacher_temperature"], kd["infonce_temperature"], kd["infonce_weight"], kd["fn_margin"]) == (
+        "cosine", 0.05, 0.3, 0.01, 0.1, 0.6
+    )
+    nce = resolved("infonce")
+    assert (nce["similarity"], nce["temperature"], nce["fn_margin"]) == ("cosine", 0.05, None)
+    # explicit settings win, for every loss
+    for name in ("ws2", "wasserstein", "kl", "kl+infonce", "infonce"):
+        cfg = resolved(name, similarity="dot", temperature=0.2)
+        assert (cfg["similarity"], cfg["temperature"]) == ("dot", 0.2)
+
+
+# -- false negatives masked by document across the batch (issue 13.2) ---------------------------------------
+
+
+def test_infonce_masks_a_shared_source_passage_in_another_querys_list():
+    """Two queries generated from one source passage S in one batch (CADeT masking, threshold 0.6).
+
+    Dot product at tau = 1, q0 = (1, 0), q1 = (0, 1); passages S=(1,1), A=(2,0), B=(0,0) for q0 (teacher
+    1.0, 0.7, 0.1) and S=(1,1), C=(0,2), D=(1,0) for q1 (1.0, 0.2, 0.0). Logits are q0: x-coordinates
+    [1, 2, 0, 1, 0, 1] and q1: y-coordinates [1, 0, 0, 1, 2, 0].
+    - q0: own documents {S, A (0.7 > 0.6 x 1.0)}; A and q1's copy of S are masked; left [1, 0, 0, 1]:
+      L0 = log(2e + 2) - 1.
+    - q1: own documents {S}; q0's copy of S is masked; left [0, 0, 1, 2, 0]: L1 = log(3 + e + e^2) - 1.
+    """
+    from synrank.train.data import doc_key
+    from synrank.train.losses import KLInfoNCELoss, ListLabels
+
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    p = torch.tensor([[[1.0, 1.0], [2.0, 0.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 2.0], [1.0, 0.0]]], dtype=torch.float64)
+    t = torch.tensor([[1.0, 0.7, 0.1], [1.0, 0.2, 0.0]], dtype=torch.float64)
+    keys = torch.tensor([[doc_key(d) for d in row] for row in (["S", "A", "B"], ["S", "C", "D"])])
+    e = np.e
+    expected = (np.log(2 * e + 2) + np.log(3 + e + e**2)) / 2 - 1
+    got = infonce_loss(q, p, t, keys, similarity="dot", temperature=1.0, fn_margin=0.6)
+    assert got.item() == pytest.approx(expected, rel=1e-12)
+    # without document keys only positions in the query's own list are masked (the old behaviour)
+    by_position = (np.log(2 * e + 2 + e) + np.log(3 + e + e**2 + e)) / 2 - 1
+    assert infonce_loss(q, p, t, similarity="dot", temperature=1.0, fn_margin=0.6).item() == pytest.approx(by_position, rel=1e-12)
+    # the same through the kl+infonce module and its labels (KL term computed separately)
+    loss = KLInfoNCELoss(None, similarity="dot", infonce_temperature=1.0)
+    value = loss.calculate_loss([[q]] + [[p[:, j]] for j in range(3)], ListLabels(t, keys))
+    kl = kl_loss(q, p, t, similarity="dot")
+    assert value.item() == pytest.approx(kl.item() + 0.1 * expected, rel=1e-7)  # the module computes in float32

@@ -16,7 +16,7 @@ from transformers import TrainerCallback
 
 from synrank.train import TrainConfig, train
 from synrank.train.callbacks import COMPLETE_MARKER
-from test_train_cli import weights, write_synth
+from helpers import weights, write_synth
 
 
 class InterruptAfterSave(TrainerCallback):

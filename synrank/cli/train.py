@@ -7,7 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from synrank.cli.common import DeviceOpt, DtypeOpt, OverwriteOpt, SeedOpt, ThreadsOpt, TrustOpt, info
+from synrank.cli.common import ThreadsOpt, info
+from synrank.cli.options import arg, default_of, opt, uses_config
+from synrank.config import from_mapping
+from synrank.train.config import TrainConfig
 
 HELP = """Train a dense retriever list-wise (wasserstein, ws2, kl, kl+infonce, infonce).
 
@@ -19,55 +22,60 @@ Multi-process: `torchrun --nproc_per_node N -m synrank train ...`."""
 
 
 def register(app: typer.Typer) -> None:
+
     @app.command("train", help=HELP)
+    @uses_config(TrainConfig)
     def train_cmd(
-        out: Annotated[Path, typer.Option("--out", "-o", help="Output model folder (written when training ends).", show_default=False)],
-        inputs: Annotated[Optional[list[Path]], typer.Argument(help="Training list JSONL files (generate/score output); '-' reads stdin.", show_default=False)] = None,
-        model: Annotated[str, typer.Option("--model", "-m", help="Base bi-encoder: alias (minilm), folder or hub id. Pooling and normalisation come from it.")] = "minilm",
-        loss: Annotated[str, typer.Option("--loss", help="Loss: wasserstein (per-query OT, POT), ws2 (SyCL release), kl, kl+infonce, infonce.")] = "wasserstein",
-        dataset: Annotated[Optional[str], typer.Option("--dataset", help="Real data instead of list files: a BEIR folder (corpus, queries, qrels/).")] = None,
-        split: Annotated[str, typer.Option("--split", help="Qrels split of --dataset to train on.")] = "train",
-        negatives: Annotated[Optional[str], typer.Option("--negatives", help="`synrank search` JSONL giving hard negatives for --dataset (default: random corpus passages).")] = None,
-        group_size: Annotated[int, typer.Option("--group-size", help="Passages per query in each step.")] = 4,
-        drop_unusable: Annotated[bool, typer.Option("--drop-unusable", help="Skip (and count) lists that cannot be trained on, instead of failing: fewer than --group-size passages, or no positive for infonce --positive-min-level (e.g. generated lists that lost passages to rejects).")] = False,
-        selection: Annotated[str, typer.Option("--selection", help="How to pick the group from a longer list: random, top, stratified (the top passage is always kept).")] = "random",
-        target: Annotated[str, typer.Option("--target", help="Targets from score lists: auto (teacher scores), teacher, levels (the 'label' field).")] = "auto",
-        positive_min_level: Annotated[Optional[float], typer.Option("--positive-min-level", help="infonce: passages at or above this level are positives (binary baseline); lists without one are an error.")] = None,
-        query_prefix: Annotated[str, typer.Option("--query-prefix", help="Text put before every query (e.g. 'query: ' for e5).")] = "",
-        doc_prefix: Annotated[str, typer.Option("--doc-prefix", help="Text put before every passage (e.g. 'passage: ' for e5).")] = "",
-        max_seq_length: Annotated[Optional[int], typer.Option("--max-seq-length", help="Truncate texts to this many tokens (default: the model's).")] = None,
-        temperature: Annotated[float, typer.Option("--temperature", help="Student temperature on the model's similarity (cosine for normalised models).")] = 0.05,
-        teacher_temperature: Annotated[Optional[float], typer.Option("--teacher-temperature", help="Temperature on targets: default 0.3 for kl/kl+infonce, 1.0 (softmax(labels)) for wasserstein/ws2.")] = None,
-        infonce_weight: Annotated[float, typer.Option("--infonce-weight", help="kl+infonce: weight of the InfoNCE term.")] = 0.1,
-        infonce_temperature: Annotated[float, typer.Option("--infonce-temperature", help="kl+infonce: temperature of the InfoNCE term.")] = 0.01,
-        fn_margin: Annotated[Optional[float], typer.Option("--fn-margin", help="Mask negatives of a list whose target > margin x the list's top target (default: off for infonce, 0.6 for kl+infonce; 0 = off).")] = None,
-        ot: Annotated[str, typer.Option("--ot", help="wasserstein: exact OT (emd) or entropic (sinkhorn).")] = "emd",
-        ot_reg: Annotated[float, typer.Option("--ot-reg", help="wasserstein --ot sinkhorn: entropic regulariser.")] = 0.05,
-        in_batch: Annotated[bool, typer.Option("--in-batch/--no-in-batch", help="wasserstein: add other queries' passages (label 0) to each query's distribution, as SyCL does.")] = True,
-        batch_size: Annotated[int, typer.Option("--batch-size", help="Queries per step and per process.")] = 32,
-        mini_batch_size: Annotated[Optional[int], typer.Option("--mini-batch-size", help="Embed at most this many texts at once and cache gradients (GradCache): big batches in bounded memory, same gradients.")] = None,
-        lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (AdamW).")] = 2e-5,
-        weight_decay: Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay.")] = 0.01,
-        warmup: Annotated[float, typer.Option("--warmup", help="Warmup: a fraction of the steps (< 1) or a number of steps.")] = 0.1,
-        lr_floor: Annotated[float, typer.Option("--lr-floor", help="Linear decay ends at this fraction of the peak learning rate.")] = 0.0,
-        max_grad_norm: Annotated[float, typer.Option("--max-grad-norm", help="Gradient clipping norm.")] = 1.0,
-        epochs: Annotated[float, typer.Option("--epochs", help="Passes over the training queries.")] = 1.0,
-        max_steps: Annotated[int, typer.Option("--max-steps", help="Stop after this many steps (overrides --epochs); -1 = off.")] = -1,
-        eval_split: Annotated[float, typer.Option("--eval-split", help="Fraction of queries held out as a dev set (dev loss, best checkpoint).")] = 0.0,
-        early_stopping_patience: Annotated[Optional[int], typer.Option("--early-stopping-patience", help="Stop after N evaluations without a better dev loss (needs --eval-split).")] = None,
-        save_steps: Annotated[int, typer.Option("--save-steps", help="Checkpoint (and evaluate) every N steps.")] = 500,
-        logging_steps: Annotated[int, typer.Option("--logging-steps", help="Write a training_log.jsonl record every N steps.")] = 10,
-        resume: Annotated[bool, typer.Option("--resume", help="Continue from the last complete checkpoint in OUT.train-state/.")] = False,
-        keep_checkpoints: Annotated[bool, typer.Option("--keep-checkpoints", help="Keep OUT.train-state/ after training ends.")] = False,
-        seed: SeedOpt = 42,
-        device: DeviceOpt = "auto",
-        dtype: DtypeOpt = "auto",
+        out: Annotated[Path, opt(TrainConfig, "out", "--out", "-o", show_default=False)],
+        inputs: Annotated[list[Path], arg(TrainConfig, "inputs", show_default=False)] = default_of(TrainConfig, "inputs"),
+        model: Annotated[str, opt(TrainConfig, "model", "--model", "-m")] = default_of(TrainConfig, "model"),
+        loss: Annotated[str, opt(TrainConfig, "loss")] = default_of(TrainConfig, "loss"),
+        dataset: Annotated[Optional[str], opt(TrainConfig, "dataset")] = default_of(TrainConfig, "dataset"),
+        split: Annotated[str, opt(TrainConfig, "split")] = default_of(TrainConfig, "split"),
+        negatives: Annotated[Optional[str], opt(TrainConfig, "negatives")] = default_of(TrainConfig, "negatives"),
+        group_size: Annotated[int, opt(TrainConfig, "group_size")] = default_of(TrainConfig, "group_size"),
+        drop_unusable: Annotated[bool, opt(TrainConfig, "drop_unusable")] = default_of(TrainConfig, "drop_unusable"),
+        selection: Annotated[str, opt(TrainConfig, "selection")] = default_of(TrainConfig, "selection"),
+        target: Annotated[str, opt(TrainConfig, "target")] = default_of(TrainConfig, "target"),
+        positive_min_level: Annotated[Optional[float], opt(TrainConfig, "positive_min_level")] = default_of(TrainConfig, "positive_min_level"),
+        query_prefix: Annotated[str, opt(TrainConfig, "query_prefix")] = default_of(TrainConfig, "query_prefix"),
+        doc_prefix: Annotated[str, opt(TrainConfig, "doc_prefix")] = default_of(TrainConfig, "doc_prefix"),
+        max_seq_length: Annotated[Optional[int], opt(TrainConfig, "max_seq_length")] = default_of(TrainConfig, "max_seq_length"),
+        similarity: Annotated[str, opt(TrainConfig, "similarity")] = default_of(TrainConfig, "similarity"),
+        temperature: Annotated[Optional[float], opt(TrainConfig, "temperature")] = default_of(TrainConfig, "temperature"),
+        teacher_temperature: Annotated[Optional[float], opt(TrainConfig, "teacher_temperature")] = default_of(TrainConfig, "teacher_temperature"),
+        infonce_weight: Annotated[float, opt(TrainConfig, "infonce_weight")] = default_of(TrainConfig, "infonce_weight"),
+        infonce_temperature: Annotated[float, opt(TrainConfig, "infonce_temperature")] = default_of(TrainConfig, "infonce_temperature"),
+        fn_margin: Annotated[Optional[float], opt(TrainConfig, "fn_margin")] = default_of(TrainConfig, "fn_margin"),
+        ot: Annotated[str, opt(TrainConfig, "ot")] = default_of(TrainConfig, "ot"),
+        ot_reg: Annotated[float, opt(TrainConfig, "ot_reg")] = default_of(TrainConfig, "ot_reg"),
+        in_batch: Annotated[bool, opt(TrainConfig, "in_batch", "--in-batch/--no-in-batch")] = default_of(TrainConfig, "in_batch"),
+        batch_size: Annotated[int, opt(TrainConfig, "batch_size")] = default_of(TrainConfig, "batch_size"),
+        mini_batch_size: Annotated[Optional[int], opt(TrainConfig, "mini_batch_size")] = default_of(TrainConfig, "mini_batch_size"),
+        lr: Annotated[float, opt(TrainConfig, "lr")] = default_of(TrainConfig, "lr"),
+        weight_decay: Annotated[float, opt(TrainConfig, "weight_decay")] = default_of(TrainConfig, "weight_decay"),
+        warmup: Annotated[float, opt(TrainConfig, "warmup")] = default_of(TrainConfig, "warmup"),
+        lr_floor: Annotated[float, opt(TrainConfig, "lr_floor")] = default_of(TrainConfig, "lr_floor"),
+        max_grad_norm: Annotated[float, opt(TrainConfig, "max_grad_norm")] = default_of(TrainConfig, "max_grad_norm"),
+        epochs: Annotated[float, opt(TrainConfig, "epochs")] = default_of(TrainConfig, "epochs"),
+        max_steps: Annotated[int, opt(TrainConfig, "max_steps")] = default_of(TrainConfig, "max_steps"),
+        eval_split: Annotated[float, opt(TrainConfig, "eval_split")] = default_of(TrainConfig, "eval_split"),
+        early_stopping_patience: Annotated[Optional[int], opt(TrainConfig, "early_stopping_patience")] = default_of(TrainConfig, "early_stopping_patience"),
+        save_steps: Annotated[int, opt(TrainConfig, "save_steps")] = default_of(TrainConfig, "save_steps"),
+        logging_steps: Annotated[int, opt(TrainConfig, "logging_steps")] = default_of(TrainConfig, "logging_steps"),
+        resume: Annotated[bool, opt(TrainConfig, "resume")] = default_of(TrainConfig, "resume"),
+        keep_checkpoints: Annotated[bool, opt(TrainConfig, "keep_checkpoints")] = default_of(TrainConfig, "keep_checkpoints"),
+        seed: Annotated[int, opt(TrainConfig, "seed")] = default_of(TrainConfig, "seed"),
+        device: Annotated[str, opt(TrainConfig, "device")] = default_of(TrainConfig, "device"),
+        dtype: Annotated[str, opt(TrainConfig, "dtype")] = default_of(TrainConfig, "dtype"),
         threads: ThreadsOpt = 0,
-        trust_remote_code: TrustOpt = False,
-        overwrite: OverwriteOpt = False,
+        trust_remote_code: Annotated[bool, opt(TrainConfig, "trust_remote_code")] = default_of(TrainConfig, "trust_remote_code"),
+        overwrite: Annotated[bool, opt(TrainConfig, "overwrite")] = default_of(TrainConfig, "overwrite"),
     ) -> None:
+        # Every setting is checked here, before the model, the data or the output folders are touched.
+        cfg = from_mapping(TrainConfig, locals())
         from synrank.runtime import dist_info, set_threads
-        from synrank.train import TrainConfig, train
+        from synrank.train import train
 
         dist = dist_info()
         if threads <= 0 and dist.is_distributed:
@@ -76,51 +84,6 @@ def register(app: typer.Typer) -> None:
 
             threads = max(1, len(os.sched_getaffinity(0)) // dist.world_size)
         set_threads(threads)
-        cfg = TrainConfig(
-            out=out,
-            inputs=[str(p) for p in inputs or []],
-            model=model,
-            loss=loss,
-            dataset=dataset,
-            split=split,
-            negatives=negatives,
-            group_size=group_size,
-            drop_unusable=drop_unusable,
-            selection=selection,
-            target=target,
-            positive_min_level=positive_min_level,
-            query_prefix=query_prefix,
-            doc_prefix=doc_prefix,
-            max_seq_length=max_seq_length,
-            temperature=temperature,
-            teacher_temperature=teacher_temperature,
-            infonce_weight=infonce_weight,
-            infonce_temperature=infonce_temperature,
-            fn_margin=fn_margin,
-            ot=ot,
-            ot_reg=ot_reg,
-            in_batch=in_batch,
-            batch_size=batch_size,
-            mini_batch_size=mini_batch_size,
-            lr=lr,
-            weight_decay=weight_decay,
-            warmup=warmup,
-            lr_floor=lr_floor,
-            max_grad_norm=max_grad_norm,
-            epochs=epochs,
-            max_steps=max_steps,
-            eval_split=eval_split,
-            early_stopping_patience=early_stopping_patience,
-            save_steps=save_steps,
-            logging_steps=logging_steps,
-            seed=seed,
-            device=device,
-            dtype=dtype,
-            trust_remote_code=trust_remote_code,
-            resume=resume,
-            overwrite=overwrite,
-            keep_checkpoints=keep_checkpoints,
-        )
         main = dist.is_main
         result = train(cfg, info=info if main else (lambda m: None))
         if main:

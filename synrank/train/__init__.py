@@ -1,11 +1,25 @@
 """List-wise training of dense retrievers on synthetic or real lists.
 
-- :mod:`.data`: training lists from ``generate``/``score`` JSONL, group selection, dev split.
+- :mod:`.config`: :class:`TrainConfig`, every setting with its default, help and validation (no torch).
+- :mod:`.data`: training lists from ``generate``/``score`` JSONL, group selection, dev split, document keys.
 - :mod:`.real`: lists from a BEIR folder's qrels with negatives from a ``search`` run.
-- :mod:`.losses`: infonce, wasserstein, ws2, kl, kl+infonce (one module each; gradient caching in the base).
-- :mod:`.trainer`: glue on the sentence-transformers trainer (checkpoints, resume, DDP, output folder).
+- :mod:`.losses`: infonce, wasserstein, ws2, kl, kl+infonce (one module each; gradient caching and the
+  global batch under DDP in the base).
+- :mod:`.trainer`: :func:`train`, glue on the sentence-transformers trainer (checkpoints, resume, DDP,
+  output folder).
 """
 
-from synrank.train.trainer import TrainConfig, TrainResult, train
+from typing import Any
+
+from synrank.train.config import TrainConfig
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
+
+
+def __getattr__(name: str) -> Any:
+    # The trainer imports torch and sentence-transformers: load it only when it is used.
+    if name in ("train", "TrainResult"):
+        from synrank.train import trainer
+
+        return getattr(trainer, name)
+    raise AttributeError(name)

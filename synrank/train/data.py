@@ -14,6 +14,7 @@ input is reported as one :class:`~synrank.errors.InputError` naming the file and
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from dataclasses import dataclass, field
@@ -22,9 +23,17 @@ from typing import Any
 
 from synrank.errors import ConfigError, InputError
 from synrank.formats.io import display_name, iter_jsonl
+from synrank.train.config import SELECTIONS, TARGETS
 
-SELECTIONS = ("random", "top", "stratified")
-TARGETS = ("auto", "levels", "teacher")
+
+
+def doc_key(doc_id: str) -> int:
+    """A stable 63-bit integer naming a document (the same on every process and in every run).
+
+    Losses compare these keys to recognise one document in several lists of a batch (false-negative
+    masking); a collision between two of a batch's documents has probability about n^2 / 2^64.
+    """
+    return int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest(), "big") >> 1
 
 
 @dataclass
@@ -92,7 +101,9 @@ def parse_list_record(obj: dict[str, Any], *, path: str, line: int, target: str 
             raise InputError(f"query {qid!r}: passage {j} has no {key!r}", path=path, line=line)
         targets.append(_number(item[key], f"query {qid!r}: passage {j} {key}", path=path, line=line))
         texts.append(text.strip())
-        doc_ids.append(str(item.get("doc_id", j)))
+        # Without an id a passage is a document of its own (never the same as another list's passage j).
+        doc_id = item.get("doc_id")
+        doc_ids.append(str(doc_id) if doc_id is not None else f"\x00{qid}\x00{j}")
     meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
     return TrainList(qid, query.strip(), doc_ids, texts, targets, kind, path, line, meta)
 
@@ -100,7 +111,7 @@ def parse_list_record(obj: dict[str, Any], *, path: str, line: int, target: str 
 def read_train_lists(paths: list[str | Path], *, target: str = "auto") -> list[TrainList]:
     """Read every record of the given JSONL files (``-`` = stdin)."""
     if target not in TARGETS:
-        raise ConfigError(f"unknown --target {target!r} (use one of {', '.join(TARGETS)})")
+        raise ConfigError(f"unknown value {target!r} (use one of {', '.join(TARGETS)})", setting="target")
     lists: list[TrainList] = []
     for path in paths:
         name = display_name(path)
@@ -117,12 +128,21 @@ def read_train_lists(paths: list[str | Path], *, target: str = "auto") -> list[T
 
 
 def select_group(lst: TrainList, size: int, mode: str, rng: random.Random) -> tuple[list[str], list[float]]:
+    """Texts and targets of the passages :func:`select_indices` chooses."""
+    chosen = select_indices(lst, size, mode, rng)
+    return [lst.texts[i] for i in chosen], [lst.targets[i] for i in chosen]
+
+
+def select_indices(lst: TrainList, size: int, mode: str, rng: random.Random) -> list[int]:
     """Choose ``size`` passages of a list; the top-target passage is always kept (it is InfoNCE's positive).
 
     - ``top``: the ``size`` highest targets.
     - ``random``: the top passage plus ``size - 1`` others drawn at random.
     - ``stratified``: the top passage, then one passage per distinct target value in turn (highest first,
       random within a value), so every relevance level present is represented.
+    - ``uniform``: ``size`` passages drawn uniformly, the top one included or not (trove's ``random``
+      ``passage_selection_strategy``, used by the SyCL release); the group's best passage is then InfoNCE's
+      positive.
     """
     n = len(lst.texts)
     if n < size:
@@ -136,6 +156,8 @@ def select_group(lst: TrainList, size: int, mode: str, rng: random.Random) -> tu
     elif mode == "random":
         rest = order[1:]
         chosen = [top, *rng.sample(rest, size - 1)]
+    elif mode == "uniform":
+        chosen = sorted(rng.sample(range(n), size), key=lambda i: -lst.targets[i])
     elif mode == "stratified":
         buckets: dict[float, list[int]] = {}
         for i in order[1:]:
@@ -149,8 +171,8 @@ def select_group(lst: TrainList, size: int, mode: str, rng: random.Random) -> tu
                 if buckets[level] and len(chosen) < size:
                     chosen.append(buckets[level].pop())
     else:
-        raise ConfigError(f"unknown --selection {mode!r} (use one of {', '.join(SELECTIONS)})")
-    return [lst.texts[i] for i in chosen], [lst.targets[i] for i in chosen]
+        raise ConfigError(f"unknown value {mode!r} (use one of {', '.join(SELECTIONS)})", setting="selection")
+    return chosen
 
 
 def check_positives(lists: list[TrainList], positive_min_level: float | None) -> None:
@@ -172,12 +194,12 @@ def split_dev(lists: list[TrainList], fraction: float, seed: int) -> tuple[list[
     if fraction <= 0:
         return lists, []
     if not 0 < fraction < 1:
-        raise ConfigError(f"--eval-split must be in [0, 1), got {fraction}")
+        raise ConfigError(f"must be in [0, 1), got {fraction}", setting="eval_split")
     idx = list(range(len(lists)))
     random.Random(seed).shuffle(idx)
     n_dev = max(1, round(fraction * len(lists)))
     if n_dev >= len(lists):
-        raise ConfigError(f"--eval-split {fraction} leaves no training queries out of {len(lists)}")
+        raise ConfigError(f"{fraction} leaves no training queries out of {len(lists)}", setting="eval_split")
     dev = sorted(idx[:n_dev])
     train = sorted(idx[n_dev:])
     return [lists[i] for i in train], [lists[i] for i in dev]
@@ -192,20 +214,23 @@ def build_columns(
     query_prefix: str = "",
     doc_prefix: str = "",
 ) -> dict[str, list[Any]]:
-    """Columns for a ``datasets.Dataset``: ``query``, ``passage_1..k`` and ``label`` (k targets per row)."""
+    """Columns for a ``datasets.Dataset``: ``query``, ``passage_1..k``, ``label`` (k targets per row) and
+    ``doc_keys`` (k :func:`doc_key` per row; the trainer's collator hands them to the loss, not the model)."""
     if group_size < 1:
-        raise ConfigError("--group-size must be at least 1")
+        raise ConfigError("must be at least 1", setting="group_size")
     rng = random.Random(seed)
     cols: dict[str, list[Any]] = {"query": []}
     for j in range(group_size):
         cols[f"passage_{j + 1}"] = []
     cols["label"] = []
+    cols["doc_keys"] = []
     for lst in lists:
-        texts, targets = select_group(lst, group_size, selection, rng)
+        chosen = select_indices(lst, group_size, selection, rng)
         cols["query"].append(query_prefix + lst.query)
-        for j, text in enumerate(texts):
-            cols[f"passage_{j + 1}"].append(doc_prefix + text)
-        cols["label"].append(targets)
+        for j, i in enumerate(chosen):
+            cols[f"passage_{j + 1}"].append(doc_prefix + lst.texts[i])
+        cols["label"].append([lst.targets[i] for i in chosen])
+        cols["doc_keys"].append([doc_key(lst.doc_ids[i]) for i in chosen])
     return cols
 
 

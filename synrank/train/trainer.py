@@ -5,8 +5,10 @@ Layout of a run writing ``--out OUT``:
 - ``OUT.train-state/``: checkpoints (``checkpoint-N/``, each marked complete once fully written) and
   ``training_log.jsonl`` while training runs; ``--resume`` continues from its last complete checkpoint.
 - ``OUT/``: appears only when training has finished (built in a temporary sibling and renamed), holding
-  the sentence-transformers model, ``training_log.jsonl`` and ``manifest.json``. The state folder is
-  then removed unless ``keep_checkpoints``.
+  the sentence-transformers model, ``training_log.jsonl`` and ``manifest.json``, through
+  :func:`synrank.formats.outputs.guarded_output` (never over an input or a folder synrank did not write;
+  over its own earlier output only with ``overwrite``). The state folder is then removed unless
+  ``keep_checkpoints``.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from synrank.errors import ConfigError, InputError
-from synrank.formats import atomic_dir, atomic_write, make_manifest, write_manifest
+from synrank.formats import atomic_write, make_manifest
+from synrank.formats.outputs import check_output, guarded_output
 from synrank.train.callbacks import (
     COMPLETE_MARKER,
     CheckpointMarkerCallback,
@@ -28,8 +31,9 @@ from synrank.train.callbacks import (
     RichProgressCallback,
     SkipFinalCheckpointCallback,
 )
+from synrank.train import losses
+from synrank.train.config import TrainConfig, auto_mini_batch_size
 from synrank.train.data import (
-    SELECTIONS,
     TrainList,
     build_columns,
     check_positives,
@@ -37,61 +41,10 @@ from synrank.train.data import (
     split_dev,
     to_dataset,
 )
-from synrank.train.losses import LOSSES
+from synrank.train.losses import ListLabels, ListwiseLoss
 from synrank.train.schedule import WarmupLinearFloor
 
 LOG_NAME = "training_log.jsonl"
-
-
-@dataclass
-class TrainConfig:
-    out: Path
-    inputs: list[str] = field(default_factory=list)
-    model: str = "minilm"
-    loss: str = "wasserstein"
-    # real data instead of list files
-    dataset: str | None = None
-    split: str = "train"
-    negatives: str | None = None
-    # lists
-    group_size: int = 4
-    drop_unusable: bool = False  # skip lists that cannot form a group (too short, no infonce positive)
-    selection: str = "random"
-    target: str = "auto"
-    positive_min_level: float | None = None
-    query_prefix: str = ""
-    doc_prefix: str = ""
-    max_seq_length: int | None = None
-    # loss
-    temperature: float = 0.05
-    teacher_temperature: float | None = None
-    infonce_weight: float = 0.1
-    infonce_temperature: float = 0.01
-    fn_margin: float | None = None
-    ot: str = "emd"
-    ot_reg: float = 0.05
-    in_batch: bool = True
-    # optimisation
-    batch_size: int = 32
-    mini_batch_size: int | None = None
-    lr: float = 2e-5
-    weight_decay: float = 0.01
-    warmup: float = 0.1
-    lr_floor: float = 0.0
-    max_grad_norm: float = 1.0
-    epochs: float = 1.0
-    max_steps: int = -1
-    eval_split: float = 0.0
-    early_stopping_patience: int | None = None
-    save_steps: int = 500
-    logging_steps: int = 10
-    seed: int = 42
-    device: str = "auto"
-    dtype: str = "auto"
-    trust_remote_code: bool = False
-    resume: bool = False
-    overwrite: bool = False
-    keep_checkpoints: bool = False
 
 
 @dataclass
@@ -107,32 +60,6 @@ class TrainResult:
 
 def state_dir_for(out: Path) -> Path:
     return out.with_name(out.name + ".train-state")
-
-
-def validate(cfg: TrainConfig) -> None:
-    if cfg.loss not in LOSSES:
-        raise ConfigError(f"unknown loss {cfg.loss!r} (use one of {', '.join(LOSSES)})")
-    if cfg.selection not in SELECTIONS:
-        raise ConfigError(f"unknown --selection {cfg.selection!r} (use one of {', '.join(SELECTIONS)})")
-    if cfg.ot not in ("emd", "sinkhorn"):
-        raise ConfigError(f"unknown --ot {cfg.ot!r} (use emd or sinkhorn)")
-    if bool(cfg.inputs) == bool(cfg.dataset):
-        raise ConfigError("give training list files (generate/score JSONL) or --dataset DIR, not both and not neither")
-    if cfg.negatives and not cfg.dataset:
-        raise ConfigError("--negatives goes with --dataset (negatives for real queries)")
-    for name in ("group_size", "batch_size", "save_steps", "logging_steps"):
-        if getattr(cfg, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
-    if cfg.mini_batch_size is not None and cfg.mini_batch_size < 1:
-        raise ConfigError("--mini-batch-size must be at least 1")
-    if cfg.temperature <= 0 or cfg.infonce_temperature <= 0 or (cfg.teacher_temperature is not None and cfg.teacher_temperature <= 0):
-        raise ConfigError("temperatures must be positive")
-    if cfg.loss == "ws2" and cfg.batch_size < 2:
-        raise ConfigError("--loss ws2 fits a Gaussian to the batch's rows: use --batch-size 2 or more")
-    if cfg.early_stopping_patience and cfg.eval_split <= 0:
-        raise ConfigError("--early-stopping-patience needs a dev set: add --eval-split (e.g. 0.1)")
-    if not 0 <= cfg.lr_floor <= 1:
-        raise ConfigError("--lr-floor is a fraction of the peak learning rate, in [0, 1]")
 
 
 def load_lists(cfg: TrainConfig, info: Callable[[str], None] = lambda msg: None) -> list[TrainList]:
@@ -165,38 +92,9 @@ def load_lists(cfg: TrainConfig, info: Callable[[str], None] = lambda msg: None)
     return lists
 
 
-def make_loss(cfg: TrainConfig, model: Any, kind: str) -> Any:
-    from synrank.train import losses as L
-
-    common = {"mini_batch_size": cfg.mini_batch_size}
-    teacher_t = cfg.teacher_temperature
-    if cfg.loss == "infonce":
-        return L.InfoNCELoss(
-            model, temperature=cfg.temperature, positive_min_level=cfg.positive_min_level, fn_margin=cfg.fn_margin, **common
-        )
-    if cfg.loss == "kl":
-        return L.KLDistillationLoss(model, temperature=cfg.temperature, teacher_temperature=teacher_t or 0.3, **common)
-    if cfg.loss == "kl+infonce":
-        return L.KLInfoNCELoss(
-            model,
-            temperature=cfg.temperature,
-            teacher_temperature=teacher_t or 0.3,
-            infonce_weight=cfg.infonce_weight,
-            infonce_temperature=cfg.infonce_temperature,
-            fn_margin=0.6 if cfg.fn_margin is None else cfg.fn_margin,
-            **common,
-        )
-    if cfg.loss == "wasserstein":
-        return L.WassersteinLoss(
-            model,
-            temperature=cfg.temperature,
-            label_temperature=teacher_t or 1.0,
-            in_batch=cfg.in_batch,
-            method=cfg.ot,
-            reg=cfg.ot_reg,
-            **common,
-        )
-    return L.WS2Loss(model, temperature=cfg.temperature, label_temperature=teacher_t or 1.0, **common)
+def make_loss(cfg: TrainConfig, model: Any, **overrides: Any) -> ListwiseLoss:
+    """The loss of ``cfg``; settings left at ``None``/``auto`` take the loss's own (reference) default."""
+    return losses.make_loss(cfg.loss, model, **(asdict(cfg) | overrides))
 
 
 def last_complete_checkpoint(state: Path) -> Path | None:
@@ -234,11 +132,30 @@ def _trim_log(log: Path, step: int) -> None:
 def _trainer_class():
     import torch
     from sentence_transformers import SentenceTransformerTrainer
+    from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
+
+    class ListwiseDataCollator(SentenceTransformerDataCollator):
+        """Hands the ``doc_keys`` column to the loss (as ``inputs["doc_keys"]``) instead of tokenising it."""
+
+        def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+            if not features or "doc_keys" not in features[0]:
+                return super().__call__(features)
+            keys = torch.tensor([row["doc_keys"] for row in features], dtype=torch.long)
+            batch = super().__call__([{k: v for k, v in row.items() if k != "doc_keys"} for row in features])
+            batch["doc_keys"] = keys
+            return batch
 
     class ListwiseTrainer(SentenceTransformerTrainer):
-        """The sentence-transformers trainer with warmup + linear decay to a floor."""
+        """The sentence-transformers trainer with warmup + linear decay to a floor, and document keys in the labels."""
 
+        data_collator_class = ListwiseDataCollator
         lr_floor: float = 0.0
+
+        def collect_features(self, inputs):
+            features, labels = super().collect_features(inputs)
+            if labels is not None and inputs.get("doc_keys") is not None:
+                labels = ListLabels(labels, inputs["doc_keys"])
+            return features, labels
 
         def create_scheduler(self, num_training_steps: int, optimizer=None):
             if self.lr_scheduler is None:
@@ -251,32 +168,36 @@ def _trainer_class():
     return ListwiseTrainer
 
 
-def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=lambda msg: None) -> TrainResult:
-    """Train and write ``cfg.out``; see the module docstring for the folders written."""
-    validate(cfg)
-    from synrank.runtime import dist_info, resolve_device, resolve_dtype, set_seed
-    from synrank.runtime.distributed import barrier
+@dataclass
+class _Data:
+    train: Any  # datasets.Dataset
+    dev: Any | None
+    kind: str  # "levels" or "teacher"
 
-    dist = dist_info()
-    out = Path(cfg.out)
-    state = state_dir_for(out)
-    if out.exists() and any(out.iterdir()) and not cfg.overwrite:
-        raise InputError("output folder exists and is not empty (pass --overwrite to replace it)", path=out)
-    resume_from: Path | None = None
-    if state.exists():
-        if cfg.resume:
-            resume_from = last_complete_checkpoint(state)
-        elif cfg.overwrite:
-            if dist.is_main:
-                shutil.rmtree(state)
-        else:
-            raise InputError(
-                "a previous run left its training state here: pass --resume to continue it or --overwrite to start over",
-                path=state,
-            )
-    barrier()
 
-    set_seed(cfg.seed)
+def _inputs(cfg: TrainConfig) -> list[str | None]:
+    return [*cfg.inputs, cfg.dataset, cfg.negatives]
+
+
+def _prepare_state(cfg: TrainConfig, out: Path, state: Path, is_main: bool) -> Path | None:
+    """Refuse to clobber the user's folders (before any work); the checkpoint to resume from, if any."""
+    # A folder synrank did not write is never replaced, one it wrote only with overwrite; nor an input.
+    check_output(out, inputs=_inputs(cfg), overwrite=cfg.overwrite, kind="dir")
+    if not state.exists():
+        return None
+    if cfg.resume:
+        return last_complete_checkpoint(state)
+    if cfg.overwrite:
+        if is_main:
+            shutil.rmtree(state)
+        return None
+    raise InputError(
+        "a previous run left its training state here: pass --resume to continue it or --overwrite to start over",
+        path=state,
+    )
+
+
+def _load_data(cfg: TrainConfig, world_size: int, info: Callable[[str], None]) -> _Data:
     lists = load_lists(cfg, info)
     train_lists, dev_lists = split_dev(lists, cfg.eval_split, cfg.seed)
     kind = train_lists[0].kind
@@ -285,16 +206,25 @@ def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=la
     build = dict(group_size=cfg.group_size, selection=cfg.selection, query_prefix=cfg.query_prefix, doc_prefix=cfg.doc_prefix)
     train_ds = to_dataset(build_columns(train_lists, seed=cfg.seed, **build))
     dev_ds = to_dataset(build_columns(dev_lists, seed=cfg.seed + 1, **build)) if dev_lists else None
-    if len(train_ds) < cfg.batch_size * dist.world_size and cfg.max_steps <= 0:
-        info(f"note: {len(train_ds)} training queries for a global batch of {cfg.batch_size * dist.world_size}")
+    global_batch = cfg.batch_size * world_size
+    if len(train_ds) < global_batch and _drops_last(cfg, world_size):
+        # Incomplete batches are dropped here, so there would be no step at all.
+        raise InputError(
+            f"{len(train_ds)} training queries do not fill one batch of {global_batch} queries "
+            f"({cfg.batch_size} per process x {world_size}); lower --batch-size",
+            path=cfg.inputs[0] if cfg.inputs else cfg.dataset,
+        )
+    if len(train_ds) < global_batch and cfg.max_steps <= 0:
+        info(f"note: {len(train_ds)} training queries for a global batch of {global_batch}")
+    return _Data(train_ds, dev_ds, kind)
 
-    device = resolve_device(cfg.device)
-    dtype = resolve_dtype(cfg.dtype, device)
-    import torch
-    from sentence_transformers import SentenceTransformerTrainingArguments
-    from transformers import EarlyStoppingCallback
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
+def _drops_last(cfg: TrainConfig, world_size: int) -> bool:
+    # Every process needs equal batches to gather the global batch; ws2 needs full batches (a covariance).
+    return world_size > 1 or cfg.loss == "ws2"
+
+
+def _load_model(cfg: TrainConfig, device: Any) -> Any:
     from synrank.models import load_sentence_transformer
 
     model = load_sentence_transformer(cfg.model, device=str(device), trust_remote_code=cfg.trust_remote_code)
@@ -302,13 +232,33 @@ def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=la
         model.max_seq_length = cfg.max_seq_length
     # Widget examples for the model card run the model on data at every save: slow, and not our card.
     model.model_card_data.generate_widget_examples = False
-    try:
-        loss = make_loss(cfg, model, kind)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    return model
 
-    use_eval = dev_ds is not None
-    args = SentenceTransformerTrainingArguments(
+
+def _normalises(model: Any) -> bool:
+    return any(type(module).__name__ == "Normalize" for module in model)
+
+
+def _build_loss(cfg: TrainConfig, model: Any, info: Callable[[str], None]) -> ListwiseLoss:
+    max_length = int(getattr(model, "max_seq_length", None) or 512)
+    mini = auto_mini_batch_size(cfg.mini_batch_size, cfg.batch_size, cfg.group_size, max_length)
+    loss = make_loss(cfg, model, mini_batch_size=mini)
+    flat = [t for t in (getattr(loss, "temperature", None),) if t is not None and t >= 0.5]
+    if flat and (loss.similarity == "cosine" or _normalises(model)):
+        info(
+            f"note: {cfg.loss} at temperature {flat[0]:g} on unit-length embeddings: scores lie in [-1, 1], so the "
+            "student's distribution is nearly flat (the SyCL release trained unnormalised Contriever); "
+            "consider a temperature of 0.05"
+        )
+    return loss
+
+
+def _training_args(cfg: TrainConfig, state: Path, device: Any, dtype: Any, world_size: int, use_eval: bool) -> Any:
+    import torch
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    distributed = world_size > 1
+    return SentenceTransformerTrainingArguments(
         output_dir=str(state),
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size,
@@ -333,37 +283,94 @@ def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=la
         load_best_model_at_end=use_eval,
         metric_for_best_model="eval_loss" if use_eval else None,
         greater_is_better=False if use_eval else None,
-        # Every process needs equal batches to gather in-batch negatives; lists need full batches for ws2.
-        dataloader_drop_last=dist.is_distributed or cfg.loss == "ws2",
-        ddp_backend="gloo" if device.type == "cpu" and dist.is_distributed else None,
+        dataloader_drop_last=_drops_last(cfg, world_size),
+        ddp_backend="gloo" if device.type == "cpu" and distributed else None,
         # e.g. BERT's pooler is unused by mean pooling: DDP must not wait for its gradients.
-        ddp_find_unused_parameters=True if dist.is_distributed else None,
+        ddp_find_unused_parameters=True if distributed else None,
         disable_tqdm=True,
         report_to="none",
         log_level="warning",
     )
+
+
+def _build_trainer(
+    cfg: TrainConfig, model: Any, loss: ListwiseLoss, data: _Data, args: Any, log_path: Path, world_size: int, extra: list[Any]
+) -> Any:
+    from transformers import EarlyStoppingCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
     trainer_cls = _trainer_class()
     trainer_cls.lr_floor = cfg.lr_floor
-    log_path = state / LOG_NAME
     callbacks = [
         CheckpointMarkerCallback(),
-        JsonlLogCallback(log_path, cfg.batch_size * dist.world_size),
+        JsonlLogCallback(log_path, cfg.batch_size * world_size),
         RichProgressCallback(),
         SkipFinalCheckpointCallback(),
     ]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
-    callbacks.extend(extra_callbacks or [])
-    trainer = trainer_cls(
-        model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds, loss=loss, callbacks=callbacks
-    )
+    callbacks.extend(extra)
+    trainer = trainer_cls(model=model, args=args, train_dataset=data.train, eval_dataset=data.dev, loss=loss, callbacks=callbacks)
     for cb in (PrinterCallback, ProgressCallback):  # they print to stdout / draw tqdm; we log and draw our own
         trainer.remove_callback(cb)
     for cb in list(trainer.callback_handler.callbacks):
         # The model-card callback runs the model on dataset rows for "widget examples" behind a tqdm bar.
         if type(cb).__name__.endswith("ModelCardCallback"):
             trainer.remove_callback(cb)
+    return trainer
 
+
+def _write_output(
+    cfg: TrainConfig, out: Path, model: Any, loss: ListwiseLoss, data: _Data, result: TrainResult, log_path: Path, extra: dict[str, Any]
+) -> None:
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
+    # Search with the similarity the model was trained on (sentence-transformers' config of the folder).
+    model.similarity_fn_name = loss.similarity
+    with guarded_output(out, inputs=_inputs(cfg), overwrite=cfg.overwrite, kind="dir") as target:
+        tmp = target.path
+        model.save(str(tmp))
+        if log_path.exists():
+            shutil.copyfile(log_path, tmp / LOG_NAME)
+        target.manifest = make_manifest(
+            "train",
+            model=cfg.model,
+            config=config,
+            loss=loss.get_config_dict() | {"name": cfg.loss},
+            data={"kind": data.kind, "train_queries": result.train_queries, "dev_queries": result.dev_queries},
+            result={k: v for k, v in asdict(result).items() if k != "out"} | {"world_size": extra["world_size"]},
+            resumed_from=extra["resumed_from"],
+            dtype=extra["dtype"],
+        )
+
+
+def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=lambda msg: None) -> TrainResult:
+    """Train and write ``cfg.out``; see the module docstring for the folders written.
+
+    Steps: check the output and state folders -> read the lists into datasets -> load the model and the
+    loss -> run the sentence-transformers trainer (resuming if asked) -> write the output folder.
+    """
+    from synrank.runtime import dist_info, resolve_device, resolve_dtype, set_seed
+    from synrank.runtime.distributed import barrier
+
+    dist = dist_info()
+    out = Path(cfg.out)
+    state = state_dir_for(out)
+    resume_from = _prepare_state(cfg, out, state, dist.is_main)
+    barrier()
+
+    set_seed(cfg.seed)
+    data = _load_data(cfg, dist.world_size, info)
+    device = resolve_device(cfg.device)
+    dtype = resolve_dtype(cfg.dtype, device)
+    model = _load_model(cfg, device)
+    try:
+        loss = _build_loss(cfg, model, info)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+    log_path = state / LOG_NAME
+    args = _training_args(cfg, state, device, dtype, dist.world_size, use_eval=data.dev is not None)
+    trainer = _build_trainer(cfg, model, loss, data, args, log_path, dist.world_size, extra_callbacks or [])
     if resume_from is not None:
         step = int(resume_from.name.split("-", 1)[1])
         info(f"resuming from {resume_from} (step {step})")
@@ -372,40 +379,30 @@ def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=la
     elif dist.is_main and log_path.exists():
         log_path.unlink()
     barrier()
+
     t0 = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     seconds = time.perf_counter() - t0
     st = trainer.state
-    best_eval = None
     evals = [h["eval_loss"] for h in st.log_history if "eval_loss" in h]
-    if evals:
-        best_eval = min(evals)
     result = TrainResult(
         out=out,
         steps=st.global_step,
-        train_queries=len(train_ds),
-        dev_queries=len(dev_ds) if dev_ds is not None else 0,
+        train_queries=len(data.train),
+        dev_queries=len(data.dev) if data.dev is not None else 0,
         seconds=round(seconds, 2),
         final_loss=output.training_loss,
-        best_eval_loss=best_eval,
+        best_eval_loss=min(evals) if evals else None,
     )
+    if result.steps == 0:
+        raise InputError("training made no step: nothing was written (too few queries for a batch?)", path=out)
     if dist.is_main:
-        config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
-        with atomic_dir(out, overwrite=cfg.overwrite) as tmp:
-            model.save(str(tmp))
-            if log_path.exists():
-                shutil.copyfile(log_path, tmp / LOG_NAME)
-            manifest = make_manifest(
-                "train",
-                model=cfg.model,
-                config=config,
-                loss=loss.get_config_dict() | {"name": cfg.loss},
-                data={"kind": kind, "train_queries": result.train_queries, "dev_queries": result.dev_queries},
-                result={k: v for k, v in asdict(result).items() if k != "out"} | {"world_size": dist.world_size},
-                resumed_from=str(resume_from) if resume_from else None,
-                dtype=str(dtype).replace("torch.", ""),
-            )
-            write_manifest(manifest, tmp / "manifest.json")
+        extra = {
+            "world_size": dist.world_size,
+            "resumed_from": str(resume_from) if resume_from else None,
+            "dtype": str(dtype).replace("torch.", ""),
+        }
+        _write_output(cfg, out, model, loss, data, result, log_path, extra)
         if not cfg.keep_checkpoints:
             shutil.rmtree(state, ignore_errors=True)
     barrier()

@@ -5,16 +5,12 @@ Formula (one query, list of ``k`` passages, teacher scores ``t_j``, student simi
     P_t = softmax(t / tau_t),   P_s = softmax(s / tau_s)
     L(q) = sum_j P_t(j) * (log P_t(j) - log P_s(j))
 
-averaged over the queries of the batch. Defaults follow Tamber et al. 2025 ("Conventional Contrastive
-Learning Often Falls Short", listwise distillation): student ``tau_s = 0.05`` on cosine similarity,
-teacher ``tau_t = 0.3`` on min-max normalised cross-encoder scores. Graded levels can stand in for teacher
-scores. Only the query's own list enters: other queries' passages have no teacher score for this query.
-
-Expected input: columns ``(query, passage_1, ..., passage_k)`` and ``label`` = ``k`` teacher scores per row.
-
-Example::
-
-    loss = KLDistillationLoss(model, temperature=0.05, teacher_temperature=0.3)
+averaged over the queries of the (global) batch. Defaults follow Tamber et al. 2025 ("Conventional
+Contrastive Learning Often Falls Short", listwise distillation; reference code cadet-dense-retrieval
+``train_e5_listwise.py``, ``rank_loss``): student ``tau_s = 0.05`` on cosine similarity (e5's normalised
+embeddings), teacher ``tau_t = 0.3`` on min-max normalised cross-encoder scores. Graded levels can stand
+in for teacher scores. Only the query's own list enters: other queries' passages have no teacher score
+for this query.
 """
 
 from __future__ import annotations
@@ -25,6 +21,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from synrank.train.losses.base import ListwiseLoss, list_scores
+
+CADET_CITATION = """
+@article{tamber2025conventional,
+    title={Conventional Contrastive Learning Often Falls Short: Improving Dense Retrieval with Cross-Encoder
+           Listwise Distillation and Synthetic Data},
+    author={Tamber, Manveer Singh and Kazi, Suleman and Sourabh, Vivek and Lin, Jimmy},
+    year={2025},
+    note={code: https://github.com/manveertamber/cadet-dense-retrieval}
+}
+"""
 
 
 def kl_loss(
@@ -43,22 +49,52 @@ def kl_loss(
 
 
 class KLDistillationLoss(ListwiseLoss):
-    """KL(teacher || student) over each list (see the module docstring)."""
-
     def __init__(
         self,
         model: Any,
         *,
+        similarity: str = "cosine",
         temperature: float = 0.05,
         teacher_temperature: float = 0.3,
         mini_batch_size: int | None = None,
         gather_across_devices: bool = True,
     ) -> None:
-        super().__init__(model, mini_batch_size=mini_batch_size, gather_across_devices=gather_across_devices)
+        """KL(teacher || student) over each query's list (formula in the module docstring).
+
+        Args:
+            model: the SentenceTransformer to train (the student).
+            similarity: ``cosine`` or ``dot``.
+            temperature: student ``tau_s``.
+            teacher_temperature: teacher ``tau_t``, dividing the targets.
+            mini_batch_size: gradient caching chunk size (see :class:`ListwiseLoss`).
+            gather_across_devices: under DDP, one loss over the global batch.
+
+        Requirements:
+            1. teacher scores (or graded levels) for every passage of each list
+
+        Inputs:
+            +--------------------------------------------+------------------------------------------+
+            | Texts                                      | Labels                                   |
+            +============================================+==========================================+
+            | (query, passage_1, ..., passage_k)         | k teacher scores per row                 |
+            +--------------------------------------------+------------------------------------------+
+
+        Relations:
+            - sentence-transformers' ``DistillKLDivLoss`` with separate temperatures, per list.
+            - the distillation term of :class:`~synrank.train.losses.KLInfoNCELoss`.
+
+        Example:
+            ::
+
+                from synrank.train.losses import KLDistillationLoss
+                loss = KLDistillationLoss(model, temperature=0.05, teacher_temperature=0.3)
+                value = loss(features, torch.tensor([[1.0, 0.7, 0.2, 0.0]]))
+        """
+        super().__init__(model, similarity=similarity, mini_batch_size=mini_batch_size, gather_across_devices=gather_across_devices)
         self.temperature = temperature
         self.teacher_temperature = teacher_temperature
 
-    def compute(self, queries: Tensor, passages: Tensor, targets: Tensor) -> Tensor:
+    def compute(self, queries: Tensor, passages: Tensor, targets: Tensor, doc_keys: Tensor | None) -> Tensor:
         return kl_loss(
             queries,
             passages,
@@ -70,3 +106,10 @@ class KLDistillationLoss(ListwiseLoss):
 
     def get_config_dict(self) -> dict[str, Any]:
         return {**super().get_config_dict(), "temperature": self.temperature, "teacher_temperature": self.teacher_temperature}
+
+    @property
+    def citation(self) -> str:
+        return CADET_CITATION
+
+
+__all__ = ["CADET_CITATION", "KLDistillationLoss", "kl_loss"]

@@ -1,6 +1,6 @@
 """``ws2``: the loss of the SyCL code release, a 2-Wasserstein (Frechet) distance between Gaussians.
 
-Formula (batch of ``B`` queries; ``N`` = all passages of the global batch):
+Formula (global batch of ``B`` queries; ``N`` = all its passages):
 
     X = softmax(S / tau)    rows: each query's similarities to all N in-batch passages   [B, N]
     Y = softmax(L / tau_y)  rows: the query's targets on its own list, 0 on other queries' passages
@@ -13,17 +13,16 @@ https://arxiv.org/abs/2009.14075): with ``C_X = (X - mu_X)^T / sqrt(B-1)``, the 
 ``Tr sqrt = sum_i sqrt(lambda_i)``, in float64. We take the eigenvalues with ``eigvalsh`` (the matrix is
 symmetric positive semi-definite), whose gradient is stable even when eigenvalues repeat.
 
+**Release settings (the defaults).** SyCL's ``train.py`` (``WS2Loss``) divides trove's similarity by
+trove's default ``temperature`` 1.0 (``ModelArguments.temperature``) and takes ``softmax(label)`` with no
+label temperature; its commands train Contriever with ``--normalize no``, and trove's similarity is the raw
+dot product (``PretrainedEncoder.similarity_fn``: ``query @ passage.T``). Hence ``similarity="dot"``,
+``temperature=1.0``, ``teacher_temperature=1.0``. On a model whose embeddings have unit length (MiniLM,
+e5, bge) scores lie in [-1, 1] and ``tau = 1`` makes ``X`` nearly flat; use a small ``tau`` there. Under DDP
+the Gaussians are fitted to the global batch, as trove gathers queries, passages and labels.
+
 Unlike :mod:`synrank.train.losses.wasserstein` this compares the *batch's* score distributions as a
-whole, not each query's list with a ground cost on levels. Reference: Esfandiarpoor et al. 2025,
-"Beyond Contrastive Learning: Synthetic Data Enables List-wise Training with Multiple Levels of
-Relevance" (SyCL), code release loss ``ws2``.
-
-Expected input: columns ``(query, passage_1, ..., passage_k)`` and ``label`` = ``k`` levels per row;
-needs at least 2 queries per batch (a covariance of one row is zero).
-
-Example::
-
-    loss = WS2Loss(model, temperature=0.05)
+whole, not each query's list with a ground cost on levels.
 """
 
 from __future__ import annotations
@@ -33,7 +32,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from synrank.train.losses.base import ListwiseLoss, gather_passages, in_batch_targets, pairwise_scores
+from synrank.train.losses.base import ListwiseLoss, in_batch_targets, pairwise_scores
+
+SYCL_CITATION = """
+@article{esfandiarpoor2025beyond,
+    title={Beyond Contrastive Learning: Synthetic Data Enables List-wise Training with Multiple Levels
+           of Relevance},
+    author={Esfandiarpoor, Reza and others},
+    journal={arXiv preprint arXiv:2503.23239},
+    year={2025}
+}
+"""
 
 
 def gaussian_w2(x: Tensor, y: Tensor) -> Tensor:
@@ -56,46 +65,79 @@ def ws2_loss(
     passages: Tensor,
     targets: Tensor,
     *,
-    similarity: str = "cosine",
-    temperature: float = 0.05,
-    label_temperature: float = 1.0,
-    gather: bool = True,
+    similarity: str = "dot",
+    temperature: float = 1.0,
+    teacher_temperature: float = 1.0,
 ) -> Tensor:
     b, k, d = passages.shape
-    all_passages, offset = gather_passages(passages.reshape(b * k, d), gather)
-    scores = pairwise_scores(queries, all_passages, similarity)
-    labels = in_batch_targets(targets, all_passages.size(0), offset)
+    scores = pairwise_scores(queries, passages.reshape(b * k, d), similarity)
+    labels = in_batch_targets(targets)
     student = torch.softmax(scores.double() / temperature, dim=1)
-    target = torch.softmax(labels.double() / label_temperature, dim=1)
+    target = torch.softmax(labels.double() / teacher_temperature, dim=1)
     return gaussian_w2(student, target).to(queries.dtype)
 
 
 class WS2Loss(ListwiseLoss):
-    """SyCL's released Gaussian 2-Wasserstein batch loss (see the module docstring)."""
-
     def __init__(
         self,
         model: Any,
         *,
-        temperature: float = 0.05,
-        label_temperature: float = 1.0,
+        similarity: str = "dot",
+        temperature: float = 1.0,
+        teacher_temperature: float = 1.0,
         mini_batch_size: int | None = None,
         gather_across_devices: bool = True,
     ) -> None:
-        super().__init__(model, mini_batch_size=mini_batch_size, gather_across_devices=gather_across_devices)
-        self.temperature = temperature
-        self.label_temperature = label_temperature
+        """SyCL's released Gaussian 2-Wasserstein batch loss (formula and release settings in the module docstring).
 
-    def compute(self, queries: Tensor, passages: Tensor, targets: Tensor) -> Tensor:
+        Args:
+            model: the SentenceTransformer to train.
+            similarity: ``dot`` (the release) or ``cosine``.
+            temperature: ``tau``, dividing the similarities (release: 1.0).
+            teacher_temperature: ``tau_y``, dividing the levels (release: 1.0, plain ``softmax(labels)``).
+            mini_batch_size: gradient caching chunk size (see :class:`ListwiseLoss`).
+            gather_across_devices: under DDP, fit the Gaussians to the global batch.
+
+        Requirements:
+            1. graded levels (or scores) per passage; at least 2 queries per batch (a covariance of one row is zero)
+
+        Inputs:
+            +--------------------------------------------+------------------------------------------+
+            | Texts                                      | Labels                                   |
+            +============================================+==========================================+
+            | (query, passage_1, ..., passage_k)         | k levels per row                         |
+            +--------------------------------------------+------------------------------------------+
+
+        Relations:
+            - :class:`~synrank.train.losses.WassersteinLoss` is the per-query OT reading of the paper's text.
+
+        Example:
+            ::
+
+                from synrank.train.losses import WS2Loss
+                loss = WS2Loss(model)                       # the release: dot product, tau = 1
+                loss = WS2Loss(model, similarity="cosine", temperature=0.05)
+        """
+        super().__init__(model, similarity=similarity, mini_batch_size=mini_batch_size, gather_across_devices=gather_across_devices)
+        self.temperature = temperature
+        self.teacher_temperature = teacher_temperature
+
+    def compute(self, queries: Tensor, passages: Tensor, targets: Tensor, doc_keys: Tensor | None) -> Tensor:
         return ws2_loss(
             queries,
             passages,
             targets,
             similarity=self.similarity,
             temperature=self.temperature,
-            label_temperature=self.label_temperature,
-            gather=self.gather_across_devices,
+            teacher_temperature=self.teacher_temperature,
         )
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {**super().get_config_dict(), "temperature": self.temperature, "label_temperature": self.label_temperature}
+        return {**super().get_config_dict(), "temperature": self.temperature, "teacher_temperature": self.teacher_temperature}
+
+    @property
+    def citation(self) -> str:
+        return SYCL_CITATION
+
+
+__all__ = ["SYCL_CITATION", "WS2Loss", "gaussian_w2", "ws2_loss"]

@@ -1,0 +1,180 @@
+"""The settings of a training run (:class:`TrainConfig`): one source of defaults, help text and validation.
+
+Kept free of torch and sentence-transformers so the CLI can read defaults and help without loading them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from synrank.config import check_choices, check_positive, setting
+from synrank.errors import ConfigError
+
+LOSSES = ("wasserstein", "ws2", "kl", "kl+infonce", "infonce")
+SIMILARITIES = ("cosine", "dot")
+OT_METHODS = ("emd", "sinkhorn")
+SELECTIONS = ("random", "top", "stratified", "uniform")
+TARGETS = ("auto", "levels", "teacher")
+SIMILARITY_CHOICES = ("auto", *SIMILARITIES)
+# Gradient caching turns on by itself when a step would embed more tokens than this at once (activation
+# memory grows with batch x group x length), embedding chunks of GRAD_CACHE_CHUNK_TOKENS instead.
+GRAD_CACHE_STEP_TOKENS = 32768
+GRAD_CACHE_CHUNK_TOKENS = 8192
+
+
+def auto_mini_batch_size(mini_batch_size: int | None, batch_size: int, group_size: int, max_length: int) -> int | None:
+    """The gradient-caching chunk (texts) for a step of ``batch_size`` queries with ``group_size`` passages each.
+
+    An explicit value wins (0 = off, returned as None); unset, caching is on past the token budget.
+    """
+    if mini_batch_size is not None:
+        return mini_batch_size or None
+    if batch_size * (group_size + 1) * max_length <= GRAD_CACHE_STEP_TOKENS:
+        return None
+    return max(1, GRAD_CACHE_CHUNK_TOKENS // max_length)
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run: the one source of defaults, help text and validation.
+
+    Settings left at ``None`` (temperatures, ``fn_margin``) or ``"auto"`` (``similarity``) take the chosen
+    loss's own default, which is the reference implementation's setting (see each loss's docstring and
+    :func:`synrank.train.losses.loss_defaults`); the manifest records the resolved values.
+    """
+
+    out: Path = setting(help="Output model folder (written when training ends).")
+    inputs: list[str] = setting(
+        default_factory=list, help="Training list JSONL files (generate/score output); '-' reads stdin."
+    )
+    model: str = setting("minilm", help="Base bi-encoder: alias (minilm), folder or hub id. Pooling and normalisation come from it.")
+    loss: str = setting(
+        "wasserstein",
+        help="Loss: wasserstein (per-query OT, POT), ws2 (SyCL release), kl, kl+infonce, infonce.",
+        choices=LOSSES,
+    )
+    # real data instead of list files
+    dataset: str | None = setting(None, help="Real data instead of list files: a BEIR folder (corpus, queries, qrels/).")
+    split: str = setting("train", help="Qrels split of --dataset to train on.")
+    negatives: str | None = setting(
+        None, help="`synrank search` JSONL giving hard negatives for --dataset (default: random corpus passages)."
+    )
+    # lists
+    group_size: int = setting(4, help="Passages per query in each step.")
+    drop_unusable: bool = setting(
+        False,
+        help="Skip (and count) lists that cannot be trained on, instead of failing: fewer than --group-size "
+        "passages, or no positive for infonce --positive-min-level (e.g. generated lists that lost passages to rejects).",
+    )
+    selection: str = setting(
+        "random",
+        help="How to pick the group from a longer list: random, top, stratified (these keep the top passage), "
+        "uniform (any passages, as trove's 'random' in the SyCL release).",
+        choices=SELECTIONS,
+    )
+    target: str = setting(
+        "auto", help="Targets from score lists: auto (teacher scores), teacher, levels (the 'label' field).", choices=TARGETS
+    )
+    positive_min_level: float | None = setting(
+        None, help="infonce: passages at or above this level are positives (binary baseline); lists without one are an error."
+    )
+    query_prefix: str = setting("", help="Text put before every query (e.g. 'query: ' for e5).")
+    doc_prefix: str = setting("", help="Text put before every passage (e.g. 'passage: ' for e5).")
+    max_seq_length: int | None = setting(None, help="Truncate texts to this many tokens (default: the model's).")
+    # loss
+    similarity: str = setting(
+        "auto",
+        help="Student similarity for every loss: cosine (embeddings normalised first) or dot (raw dot product; "
+        "the same as cosine for models that normalise, e.g. MiniLM). auto = the loss's reference setting: dot for "
+        "ws2/wasserstein (SyCL release, unnormalised Contriever), cosine for kl, kl+infonce, infonce. "
+        "The output model is saved with this similarity.",
+        choices=SIMILARITY_CHOICES,
+    )
+    temperature: float | None = setting(
+        None,
+        help="Student temperature (default per loss: 1.0 for ws2/wasserstein as in the SyCL release, "
+        "0.05 for kl, kl+infonce and infonce). Use a small value such as 0.05 with cosine or normalised models.",
+    )
+    teacher_temperature: float | None = setting(
+        None, help="Temperature on targets: default 0.3 for kl/kl+infonce, 1.0 (softmax(labels)) for wasserstein/ws2."
+    )
+    infonce_weight: float = setting(0.1, help="kl+infonce: weight of the InfoNCE term.")
+    infonce_temperature: float = setting(0.01, help="kl+infonce: temperature of the InfoNCE term.")
+    fn_margin: float | None = setting(
+        None,
+        help="Mask, as negatives of a query, every in-batch passage whose document scores > margin x the query's "
+        "top target in its list (default: off for infonce, 0.6 for kl+infonce; 0 = off).",
+    )
+    ot: str = setting("emd", help="wasserstein: exact OT (emd) or entropic (sinkhorn).", choices=OT_METHODS)
+    ot_reg: float = setting(0.05, help="wasserstein --ot sinkhorn: entropic regulariser.")
+    in_batch: bool = setting(
+        True, help="wasserstein: add other queries' passages (label 0) to each query's distribution, as SyCL does."
+    )
+    # optimisation
+    batch_size: int = setting(32, help="Queries per step and per process.")
+    mini_batch_size: int | None = setting(
+        None,
+        help="Embed at most this many texts at once and cache gradients (GradCache): big batches in bounded memory, "
+        "same gradients. Default: on when a step's texts x max length exceed 32768 tokens, with chunks of 8192 "
+        "tokens; 0 = off.",
+    )
+    lr: float = setting(2e-5, help="Peak learning rate (AdamW).")
+    weight_decay: float = setting(0.01, help="AdamW weight decay.")
+    warmup: float = setting(0.1, help="Warmup: a fraction of the steps (< 1) or a number of steps.")
+    lr_floor: float = setting(0.0, help="Linear decay ends at this fraction of the peak learning rate.")
+    max_grad_norm: float = setting(1.0, help="Gradient clipping norm.")
+    epochs: float = setting(1.0, help="Passes over the training queries.")
+    max_steps: int = setting(-1, help="Stop after this many steps (overrides --epochs); -1 = off.")
+    eval_split: float = setting(0.0, help="Fraction of queries held out as a dev set (dev loss, best checkpoint).")
+    early_stopping_patience: int | None = setting(
+        None, help="Stop after N evaluations without a better dev loss (needs --eval-split)."
+    )
+    save_steps: int = setting(500, help="Checkpoint (and evaluate) every N steps.")
+    logging_steps: int = setting(10, help="Write a training_log.jsonl record every N steps.")
+    seed: int = setting(42, help="Random seed (Python, NumPy, torch).")
+    device: str = setting("auto", help="Device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.")
+    dtype: str = setting(
+        "auto", help="Compute dtype: auto (bf16 where the hardware has it, else fp32), fp32, bf16, fp16."
+    )
+    trust_remote_code: bool = setting(
+        False, help="Allow a model repository to run its own Python code (off by default)."
+    )
+    resume: bool = setting(False, help="Continue from the last complete checkpoint in OUT.train-state/.")
+    overwrite: bool = setting(False, help="Replace an existing non-empty output folder.")
+    keep_checkpoints: bool = setting(False, help="Keep OUT.train-state/ after training ends.")
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        self.inputs = [str(p) for p in self.inputs or []]
+        check_choices(self)
+        for name in ("temperature", "teacher_temperature", "infonce_temperature", "lr", "epochs", "ot_reg", "max_grad_norm"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"must be a positive number (got {value})", setting=name)
+        for name in ("weight_decay", "warmup", "infonce_weight"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"must be zero or more (got {value})", setting=name)
+        for name in ("lr_floor", "fn_margin"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                raise ConfigError(f"is a fraction, in [0, 1] (got {value})", setting=name)
+        if not 0 <= self.eval_split < 1:
+            raise ConfigError(f"is a fraction of the queries, in [0, 1) (got {self.eval_split})", setting="eval_split")
+        if self.positive_min_level is not None and not math.isfinite(self.positive_min_level):
+            raise ConfigError(f"must be a finite number (got {self.positive_min_level})", setting="positive_min_level")
+        check_positive(self, "group_size", "batch_size", "save_steps", "logging_steps", "max_seq_length")
+        check_positive(self, "mini_batch_size", minimum=0)
+        check_positive(self, "early_stopping_patience")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ConfigError(f"must be at least 1, or -1 for off (got {self.max_steps})", setting="max_steps")
+        if bool(self.inputs) == bool(self.dataset):
+            raise ConfigError("give training list files (generate/score JSONL) or a dataset folder, not both and not neither", setting="dataset")
+        if self.negatives and not self.dataset:
+            raise ConfigError("goes with a dataset folder (negatives for real queries)", setting="negatives")
+        if self.loss == "ws2" and self.batch_size < 2:
+            raise ConfigError("ws2 fits a Gaussian to the batch's rows: use 2 or more", setting="batch_size")
+        if self.early_stopping_patience and self.eval_split <= 0:
+            raise ConfigError("needs a dev set: set eval_split (e.g. 0.1)", setting="early_stopping_patience")
