@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import functools
 import json
+import random
 from pathlib import Path
+
+import torch
 
 # --- compare: real inputs (test_compare_cli, test_compare_stats, test_compare_stage) -------------------------
 # BM25 variants (bm25s) on the SciFact test queries, as TREC runs and as `synrank eval`-style results files.
@@ -66,11 +69,6 @@ def write_inputs(root: str, out: Path) -> dict[str, dict[str, Path]]:
 
 
 # --- train: tiny models and lists (test_train_*) ------------------------------------------------------------
-import json
-import random
-from pathlib import Path
-
-import torch
 
 WORDS = "protein cell gene cancer virus vaccine brain heart blood drug trial mouse dose risk".split()
 
