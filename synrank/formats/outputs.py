@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from synrank.errors import ConfigError, InputError
-from synrank.formats.io import STDIN, atomic_dir, atomic_path
+from synrank.formats.io import STDIN, atomic_dir, atomic_path, check_writable
 
 Kind = Literal["file", "dir", "append"]
 Action = Literal["fresh", "resume", "restart"]
@@ -156,17 +156,8 @@ def check_output(out: str | Path | None, *, inputs: Iterable[str | Path | None] 
             raise InputError("a folder output cannot go to stdout; give a folder path", path=STDIN)
         return
     target = Path(out)  # type: ignore[arg-type]
-    # A path under a regular file can never be created; say so instead of failing mid-run with ENOTDIR.
-    for parent in target.absolute().parents:
-        if parent.exists() or parent.is_symlink():
-            if not parent.is_dir():
-                raise InputError(f"cannot write here: {parent} is a file, not a folder", path=target)
-            break
+    check_writable(target, folder=kind == "dir")
     exists = target.exists()
-    if exists and kind == "dir" and not target.is_dir():
-        raise InputError("expected a folder, and a file of that name exists", path=target)
-    if exists and kind != "dir" and target.is_dir():
-        raise InputError("expected a file, and a folder of that name exists", path=target)
 
     real_out = Path(os.path.realpath(target))
     out_id = _identity(target)
