@@ -85,9 +85,11 @@ def manifest_location(out: str | Path, kind: Kind) -> Path:
 
 
 def stamp_location(state: str | Path) -> Path:
-    """Where the resume fingerprint of ``state`` lives: ``<dir>/.resume.json`` or ``.<name>.resume.json``."""
+    """Where the resume fingerprint of ``state`` (a file or a folder) lives: ``.<name>.resume.json`` beside it.
+
+    Beside, not inside: the stamp must be found whether or not the folder exists yet, and survive its swap."""
     p = Path(state)
-    return p / ".resume.json" if p.is_dir() else p.with_name(f".{p.name}.resume.json")
+    return p.with_name(f".{p.name}.resume.json")
 
 
 def lock_location(out: str | Path) -> Path:
@@ -107,7 +109,7 @@ def written_by_synrank(path: str | Path) -> bool:
     """True when ``path`` carries synrank's manifest (or resume stamp), i.e. synrank may replace it."""
     p = Path(path)
     if p.is_dir():
-        return _is_manifest(p / MANIFEST_NAME) or _is_manifest(p / ".resume.json")
+        return _is_manifest(p / MANIFEST_NAME) or _is_manifest(stamp_location(p))
     return _is_manifest(manifest_location(p, "file")) or _is_manifest(stamp_location(p))
 
 
