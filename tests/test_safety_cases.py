@@ -81,6 +81,11 @@ def _lists(d: Path, score: str = "1.0") -> Path:
     return _file(d, "lists.jsonl", f'{{"query_id": "1", "query": "q", "candidates": [{{"doc_id": "s1", "score": {score}}}, {{"doc_id": "s2", "score": 0.5}}]}}\n')
 
 
+def _train_lists(d: Path) -> Path:
+    cands = ", ".join(f'{{"doc_id": "s{i}", "text": "passage {i}", "score": {5 - i}}}' for i in range(1, 5))
+    return _file(d, "train.jsonl", f'{{"query_id": "1", "query": "q", "candidates": [{cands}]}}\n')
+
+
 BM25 = ["search", "--bm25", "--no-cache"]
 
 CASES = [
@@ -114,14 +119,14 @@ CASES = [
     Case("fuse-out-under-file", lambda d, f: ["fuse", _run(d), _run(d), "-o", _file(d, "notes.txt", "x") / "f.trec"], 2, "notes.txt is a file, not a folder"),
     Case("search-out-under-file", lambda d, f: [*BM25, _mini(d), SAMPLE / "queries.jsonl", "-o", _file(d, "notes.txt", "x") / "c.jsonl"], 2, "notes.txt is a file, not a folder"),
     Case("search-trec-out-under-file", lambda d, f: [*BM25, _mini(d), SAMPLE / "queries.jsonl", "-o", _file(d, "notes.txt", "x") / "r.trec"], 2, "notes.txt is a file, not a folder"),
-    Case("score-out-under-file", lambda d, f: ["score", _lists(d), "--teacher", "bm25", "--corpus", _mini(d), "-o", _file(d, "notes.txt", "x") / "l.jsonl"], 2, "notes.txt is a file, not a folder", needs="score"),
+    Case("score-out-under-file", lambda d, f: ["score", _lists(d), "--teacher", "bm25", "--corpus", _mini(d), "-o", _file(d, "notes.txt", "x") / "l.jsonl"], 2, "notes.txt is a file, not a folder"),
     Case("index-out-under-file", lambda d, f: ["index", _mini(d), "-o", _file(d, "notes.txt", "x") / "idx", "--model", f["model"]], 2, "notes.txt is a file, not a folder", needs="index"),
-    Case("train-out-under-file", lambda d, f: ["train", _lists(d), "-o", _file(d, "notes.txt", "x") / "m", "--model", f["model"]], 2, "notes.txt is a file, not a folder", needs="train"),
+    Case("train-out-under-file", lambda d, f: ["train", _train_lists(d), "-o", _file(d, "notes.txt", "x") / "m", "--model", f["model"]], 2, "notes.txt is a file, not a folder", needs="train"),
     Case("generate-out-under-file", lambda d, f: ["generate", "--task", "docs", _file(d, "q.tsv", "1\tq\n"), "-o", _file(d, "notes.txt", "x") / "g.jsonl", "--backend", "transformers", "--model", d / "no-model"], 2, "notes.txt is a file, not a folder"),
     Case("index-chunk-size-negative", lambda d, f: ["index", _mini(d), "-o", d / "idx", "--chunk-size", "-1", "--model", f["model"]], 2, "--chunk-size", needs="index"),
-    Case("train-lr-negative", lambda d, f: ["train", _lists(d), "-o", d / "m", "--lr", "-1", "--model", f["model"]], 2, "--lr", needs="train"),
+    Case("train-lr-negative", lambda d, f: ["train", _train_lists(d), "-o", d / "m", "--lr", "-1", "--model", f["model"]], 2, "--lr", needs="train"),
     # --- 12: validate before work, leave nothing behind ---
-    Case("train-epochs-0", lambda d, f: ["train", _lists(d), "-o", d / "m", "--epochs", "0", "--model", f["model"]], 2, "--epochs", needs="train"),
+    Case("train-epochs-0", lambda d, f: ["train", _train_lists(d), "-o", d / "m", "--epochs", "0", "--model", f["model"]], 2, "--epochs", needs="train"),
     Case("score-llm-levels-0", lambda d, f: ["score", _lists(d), "--teacher", "bm25", "--corpus", _mini(d), "--llm-levels", "0", "-o", d / "l.jsonl"], 2, "--llm-levels", needs="score"),
     Case("index-bad-factory", lambda d, f: ["index", _mini(d), "-o", d / "idx", "--factory", "NoSuchIndex", "--model", f["model"]], 2, "NoSuchIndex", needs="index"),
     # --- 14: secrets in --base-url ---
