@@ -48,6 +48,20 @@ naming the settings that differ, unless ``overwrite`` -> start over. For synrank
 When an ``"append"`` output is started over, the old file is moved aside and deleted only when the run
 succeeds; if the new run fails before writing a record, the old output is put back untouched.
 Sidecar outputs (generate's ``.rejects.jsonl``) go through :func:`check_output` with the same inputs.
+An output from before this module (no resume stamp) cannot be resumed: the refusal says its settings are unknown.
+
+Adopting it, stage by stage (what each owner calls):
+
+* ``eval -o``/``--run-out``, ``fuse -o``, ``compare -o``/plots, ``score -o``, ``search -o x.trec``: ``kind="file"``.
+* ``search -o x.jsonl``, ``generate -o``: ``kind="append", fingerprint={...settings...}``; set ``target.manifest``
+  and call ``target.write_manifest()`` before the first record; pass ``target.path`` to ``AppendJsonlWriter``.
+  generate's rejects file: ``check_output(rejects, inputs=..., kind="append")``, and delete it when
+  ``target.resume.action == "restart"``.
+* ``index -o``, ``train -o``: ``kind="dir"`` (write into ``target.path``); their hidden work folders
+  (``.NAME.partial``, ``NAME.train-state``) use ``ResumeState.open(work, fingerprint, overwrite=...,
+  on_change="restart")`` (index) or the stage's own ``--resume`` rule (train).
+* score's teacher-score cache ``<out>.scored.jsonl``: ``ResumeState.open(cache, key, overwrite=..., on_change="restart")``.
+* Always list every input path in ``inputs`` (corpus, queries, qrels, runs, lists, the model folder for train).
 """
 
 from __future__ import annotations
