@@ -156,3 +156,31 @@ def test_empty_tsv_document(tmp_path):
         warnings.simplefilter("ignore")
         docs = list(iter_corpus(p))
     assert docs[1].doc_id == "2" and docs[1].empty
+
+
+# --- synrank check -----------------------------------------------------------------------------------
+
+
+def test_check_inputs_counts_and_cross_checks(tmp_path):
+    from synrank.errors import ConfigError
+    from synrank.formats.check import CheckConfig, check_inputs
+
+    d = tmp_path / "ds"
+    (d / "qrels").mkdir(parents=True)
+    _write(d / "corpus.jsonl", b'{"_id":"a","text":"x"}\n{"_id":"b","text":""}\n')
+    _write(d / "queries.jsonl", b'{"_id":"1","text":"q"}\n')
+    _write(d / "qrels" / "test.tsv", b"query-id\tcorpus-id\tscore\n1\ta\t1\n1\tzz\t1\n2\ta\t1\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = check_inputs(CheckConfig(dataset=str(d), split="test"))
+    assert res.lines() == [
+        f"{d / 'corpus.jsonl'}: 2 documents (1 empty)",
+        f"{d / 'queries.jsonl'}: 1 queries",
+        f"{d / 'qrels' / 'test.tsv'}: 3 judgments (2 queries)",
+        f"note: {d / 'qrels' / 'test.tsv'}: 1 judged documents are not in the corpus (e.g. 'zz')",
+        f"note: {d / 'qrels' / 'test.tsv'}: 1 judged queries have no query text (e.g. '2')",
+    ]
+    with pytest.raises(InputError, match="no qrels for split 'dev'"):
+        check_inputs(CheckConfig(dataset=str(d), split="dev"))
+    with pytest.raises(ConfigError, match="nothing to check"):
+        CheckConfig()
