@@ -266,8 +266,8 @@ def test_resume_state_policy(tmp_path):
     assert st.action == "restart" and st.changed == ["k", "model"] and not state.exists()
     # synrank's own work folders are rebuilt silently when settings change
     work = tmp_path / ".idx.partial"
+    assert ResumeState.open(work, {"a": 1}, overwrite=False).action == "fresh"  # the folder does not exist yet
     work.mkdir()
-    assert ResumeState.open(work, {"a": 1}, overwrite=False).action == "fresh"
     (work / "chunk-0.npy").write_bytes(b"x")
     assert ResumeState.open(work, {"a": 1}, overwrite=False).action == "resume"
     st = ResumeState.open(work, {"a": 2}, overwrite=False, on_change="restart")

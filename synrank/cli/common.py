@@ -20,10 +20,15 @@ ThreadsOpt = Annotated[int, typer.Option("--threads", help="CPU threads for torc
 TrustOpt = Annotated[
     bool, typer.Option("--trust-remote-code", help="Allow a model repository to run its own Python code (off by default).")
 ]
-OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing non-empty output folder.")]
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option("--overwrite", help="Replace an existing output folder that synrank wrote (it has a manifest.json); never a foreign one."),
+]
 
 
 def info(message: str) -> None:
-    """One informational line on stderr (stdout is reserved for data)."""
-    err_console.print(message, highlight=False, soft_wrap=True)
+    """One informational line on stderr (stdout is reserved for data); URL credentials and queries are hidden."""
+    from synrank.formats.manifest import redact_text
+
+    err_console.print(redact_text(message), highlight=False, soft_wrap=True, markup=False)
 

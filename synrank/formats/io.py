@@ -181,6 +181,22 @@ def dumps(record: Any) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
+def check_writable(path: str | Path, *, folder: bool = False) -> None:
+    """Refuse, before any work, an output path that cannot be written: under a regular file, or a file
+    where a folder is expected (and the reverse). One InputError naming the output."""
+    target = Path(path)
+    for parent in target.parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise InputError(f"cannot write here: {parent} is a file, not a folder", path=target)
+            break
+    if target.exists():
+        if folder and not target.is_dir():
+            raise InputError("expected a folder, and a file of that name exists", path=target)
+        if not folder and target.is_dir():
+            raise InputError("expected a file, and a folder of that name exists", path=target)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``path`` (same suffix) and rename it over ``path`` on success only.
@@ -188,6 +204,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     On any exception (Ctrl-C included) the temporary file is removed and ``path`` is left as it was.
     """
     target = Path(path)
+    check_writable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Keep the output's name at the end so writers that look at the suffix (.gz, .trec) see the real one.
     fd, tmp = tempfile.mkstemp(prefix=".synrank-", suffix="-" + target.name[-180:], dir=target.parent)
@@ -220,6 +237,7 @@ def atomic_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     Nothing is left behind when the body fails, so a failed run never leaves a half-written folder.
     """
     target = Path(path)
+    check_writable(target, folder=True)
     if target.exists() and not overwrite and any(target.iterdir()):
         raise InputError("output folder exists and is not empty (pass --overwrite to replace it)", path=target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -280,6 +298,7 @@ class AppendJsonlWriter:
         if self.path is None:
             self._fh: IO[str] = sys.stdout
             return
+        check_writable(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             self._repair_and_scan(key)

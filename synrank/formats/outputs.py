@@ -48,6 +48,20 @@ naming the settings that differ, unless ``overwrite`` -> start over. For synrank
 When an ``"append"`` output is started over, the old file is moved aside and deleted only when the run
 succeeds; if the new run fails before writing a record, the old output is put back untouched.
 Sidecar outputs (generate's ``.rejects.jsonl``) go through :func:`check_output` with the same inputs.
+An output from before this module (no resume stamp) cannot be resumed: the refusal says its settings are unknown.
+
+Adopting it, stage by stage (what each owner calls):
+
+* ``eval -o``/``--run-out``, ``fuse -o``, ``compare -o``/plots, ``score -o``, ``search -o x.trec``: ``kind="file"``.
+* ``search -o x.jsonl``, ``generate -o``: ``kind="append", fingerprint={...settings...}``; set ``target.manifest``
+  and call ``target.write_manifest()`` before the first record; pass ``target.path`` to ``AppendJsonlWriter``.
+  generate's rejects file: ``check_output(rejects, inputs=..., kind="append")``, and delete it when
+  ``target.resume.action == "restart"``.
+* ``index -o``, ``train -o``: ``kind="dir"`` (write into ``target.path``); their hidden work folders
+  (``.NAME.partial``, ``NAME.train-state``) use ``ResumeState.open(work, fingerprint, overwrite=...,
+  on_change="restart")`` (index) or the stage's own ``--resume`` rule (train).
+* score's teacher-score cache ``<out>.scored.jsonl``: ``ResumeState.open(cache, key, overwrite=..., on_change="restart")``.
+* Always list every input path in ``inputs`` (corpus, queries, qrels, runs, lists, the model folder for train).
 """
 
 from __future__ import annotations
@@ -64,7 +78,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from synrank.errors import ConfigError, InputError
-from synrank.formats.io import STDIN, atomic_dir, atomic_path
+from synrank.formats.io import STDIN, atomic_dir, atomic_path, check_writable
 
 Kind = Literal["file", "dir", "append"]
 Action = Literal["fresh", "resume", "restart"]
@@ -85,9 +99,11 @@ def manifest_location(out: str | Path, kind: Kind) -> Path:
 
 
 def stamp_location(state: str | Path) -> Path:
-    """Where the resume fingerprint of ``state`` lives: ``<dir>/.resume.json`` or ``.<name>.resume.json``."""
+    """Where the resume fingerprint of ``state`` (a file or a folder) lives: ``.<name>.resume.json`` beside it.
+
+    Beside, not inside: the stamp must be found whether or not the folder exists yet, and survive its swap."""
     p = Path(state)
-    return p / ".resume.json" if p.is_dir() else p.with_name(f".{p.name}.resume.json")
+    return p.with_name(f".{p.name}.resume.json")
 
 
 def lock_location(out: str | Path) -> Path:
@@ -107,7 +123,7 @@ def written_by_synrank(path: str | Path) -> bool:
     """True when ``path`` carries synrank's manifest (or resume stamp), i.e. synrank may replace it."""
     p = Path(path)
     if p.is_dir():
-        return _is_manifest(p / MANIFEST_NAME) or _is_manifest(p / ".resume.json")
+        return _is_manifest(p / MANIFEST_NAME) or _is_manifest(stamp_location(p))
     return _is_manifest(manifest_location(p, "file")) or _is_manifest(stamp_location(p))
 
 
@@ -156,17 +172,8 @@ def check_output(out: str | Path | None, *, inputs: Iterable[str | Path | None] 
             raise InputError("a folder output cannot go to stdout; give a folder path", path=STDIN)
         return
     target = Path(out)  # type: ignore[arg-type]
-    # A path under a regular file can never be created; say so instead of failing mid-run with ENOTDIR.
-    for parent in target.absolute().parents:
-        if parent.exists() or parent.is_symlink():
-            if not parent.is_dir():
-                raise InputError(f"cannot write here: {parent} is a file, not a folder", path=target)
-            break
+    check_writable(target, folder=kind == "dir")
     exists = target.exists()
-    if exists and kind == "dir" and not target.is_dir():
-        raise InputError("expected a folder, and a file of that name exists", path=target)
-    if exists and kind != "dir" and target.is_dir():
-        raise InputError("expected a file, and a folder of that name exists", path=target)
 
     real_out = Path(os.path.realpath(target))
     out_id = _identity(target)
