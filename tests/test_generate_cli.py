@@ -208,8 +208,8 @@ def test_server_unreachable(cli, queries_tsv, tmp_path, monkeypatch):
 
 
 def test_bad_options(cli, queries_tsv):
-    _one_error_line(cli("generate", "--levels", "1", queries_tsv), "--levels must be between 2 and 10")
-    _one_error_line(cli("generate", "--shard", "3/3", queries_tsv), "--shard 3/3")
+    _one_error_line(cli("generate", "--levels", "1", queries_tsv), "--levels: must be between 2 and 10")
+    _one_error_line(cli("generate", "--shard", "3/3", queries_tsv), "--shard: 3/3")
     _one_error_line(cli("generate", "--task", "poems", queries_tsv), "unknown task 'poems'")
     _one_error_line(cli("generate", "--backend", "openai", queries_tsv), "needs --base-url")
     _one_error_line(cli("generate"), "missing input")

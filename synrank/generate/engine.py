@@ -34,6 +34,7 @@ class SlotResult:
     reasons: list[str]  # one per failed attempt
     raw: str  # last raw answer (prefix + completion)
     attempts: int
+    kinds: list[str] = field(default_factory=list)  # category of each failed attempt (parsing.REJECT_KINDS)
 
 
 @dataclass
@@ -93,14 +94,16 @@ class SlotEngine:
                 try:
                     text = parse_answer(slot.template.output, raw, truncated=comp.finish_reason == "length")
                     if len(text.split()) < self.min_words:
-                        raise ParseFailure(f"too short ({len(text.split())} words, --min-words {self.min_words})")
+                        raise ParseFailure(f"too short ({len(text.split())} words, --min-words {self.min_words})", "too_short")
                 except ParseFailure as exc:
                     res.reasons.append(exc.reason)
+                    res.kinds.append(exc.kind)
                     failed.append(slot)
                     continue
                 dup_of = self.dedup.check(slot.unit, text)
                 if dup_of is not None:
                     res.reasons.append(f"duplicate of {dup_of}")
+                    res.kinds.append("duplicate")
                     failed.append(slot)
                     continue
                 self.dedup.add(slot.unit, slot.slot_id, text)

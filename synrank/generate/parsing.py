@@ -18,12 +18,19 @@ _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*|\s*```\s*$")
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
 
-class ParseFailure(ValueError):
-    """The model's answer could not be used; ``reason`` is a short description."""
+# Why an answer was not used, as a category (the rejects file's ``reason``). "parse" and "truncated" are
+# format failures (rare with constrained decoding); the others are content checks on a well-formed answer.
+REJECT_KINDS = ("parse", "truncated", "empty", "too_short", "duplicate")
 
-    def __init__(self, reason: str) -> None:
+
+class ParseFailure(ValueError):
+    """The model's answer could not be used; ``reason`` is a short description, ``kind`` its category
+    (one of :data:`REJECT_KINDS`)."""
+
+    def __init__(self, reason: str, kind: str = "parse") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
 
 
 def clean_text(text: str) -> str:
@@ -48,16 +55,16 @@ def parse_answer(output: str, raw: str, *, truncated: bool = False) -> str:
     if output == "text":
         text = clean_text(raw)
         if truncated and not text:
-            raise ParseFailure("empty output (token limit reached)")
+            raise ParseFailure("empty output (token limit reached)", "empty")
         if not text:
-            raise ParseFailure("empty output")
+            raise ParseFailure("empty output", "empty")
         return text
     key = output.split(":", 1)[1]
     body = _FENCE.sub("", raw.strip())
     obj = _first_json_object(body)
     if obj is None:
         if truncated:
-            raise ParseFailure("answer cut off by --max-new-tokens before the JSON object was complete")
+            raise ParseFailure("answer cut off by the max_new_tokens limit before the JSON object was complete", "truncated")
         if "{" not in body:
             raise ParseFailure("no JSON object in the answer")
         raise ParseFailure("bad JSON in the answer")
@@ -66,7 +73,7 @@ def parse_answer(output: str, raw: str, *, truncated: bool = False) -> str:
         raise ParseFailure(f"JSON object has no string field {key!r}")
     text = clean_text(value)
     if not text or text in {"...", "…"}:
-        raise ParseFailure("empty output")
+        raise ParseFailure("empty output", "empty")
     return text
 
 

@@ -6,6 +6,8 @@ A template file is plain text::
     # task: docs | queries
     # type: question            (queries templates: the query type they produce)
     # output: json:passage      (parse a JSON object and take this key) | text (take the answer as is)
+    # max_chars: 300            (optional: longest answer accepted by a constrained backend)
+    # label: Claim              (optional: how few-shot examples name the answer; default Query)
     ### system
     ...
     ### user
@@ -16,6 +18,10 @@ A template file is plain text::
 Placeholders are ``{{name}}`` (so JSON braces need no escaping); unknown names are an error naming
 the file and line. The ``### assistant`` section is a response prefix the model continues, which keeps
 even tiny models inside the asked structure (backends that cannot prefill drop it).
+
+A ``json:KEY`` output is also a JSON schema (:attr:`Template.json_schema`) sent with every request, so a
+backend that can constrain decoding (llama.cpp, vLLM, an OpenAI-compatible server) only produces
+``{"KEY": "<non-empty string>"}`` and parse failures become rare.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from synrank.errors import InputError
 from synrank.llm.base import ChatRequest
@@ -48,10 +55,23 @@ class Template:
     prefix: str
     source: str  # file path or "packaged:NAME"
     query_type: str | None = None
+    max_chars: int | None = None
+    label: str = "Query"
 
     @property
     def json_key(self) -> str | None:
         return self.output.split(":", 1)[1] if self.output.startswith("json:") else None
+
+    @property
+    def json_schema(self) -> dict[str, Any] | None:
+        """The schema of a ``json:KEY`` answer: one object, one non-empty string field, nothing else."""
+        key = self.json_key
+        if key is None:
+            return None
+        prop: dict[str, Any] = {"type": "string", "minLength": 1}
+        if self.max_chars:
+            prop["maxLength"] = self.max_chars
+        return {"type": "object", "properties": {key: prop}, "required": [key], "additionalProperties": False}
 
     def render(self, values: dict[str, str], seed: int = 0) -> ChatRequest:
         def fill(text: str) -> str:
@@ -61,7 +81,9 @@ class Template:
         if self.system.strip():
             messages.append({"role": "system", "content": fill(self.system).strip()})
         messages.append({"role": "user", "content": fill(self.user).strip()})
-        return ChatRequest(messages=tuple(messages), prefix=fill(self.prefix), seed=seed, stop=self.stop_strings())
+        return ChatRequest(
+            messages=tuple(messages), prefix=fill(self.prefix), seed=seed, stop=self.stop_strings(), json_schema=self.json_schema
+        )
 
     def stop_strings(self) -> tuple[str, ...]:
         """``('"}',)`` when the prefix opens the JSON answer's only string value (``{"passage": "``): the answer
@@ -119,6 +141,9 @@ def parse_template(text: str, *, source: str, name: str, expected_task: str | No
                     line=lineno,
                 )
     prefix = "\n".join(sections.get("assistant", [])).strip("\n")
+    max_chars = headers.get("max_chars")
+    if max_chars is not None and not (max_chars.isdigit() and int(max_chars) > 0):
+        raise InputError(f"template header max_chars must be a positive integer, got {max_chars!r}", path=source)
     return Template(
         name=name,
         task=task,
@@ -129,6 +154,8 @@ def parse_template(text: str, *, source: str, name: str, expected_task: str | No
         prefix=prefix,
         source=source,
         query_type=headers.get("type") or None,
+        max_chars=int(max_chars) if max_chars else None,
+        label=headers.get("label") or "Query",
     )
 
 
