@@ -26,7 +26,7 @@ DOC = Document("d1", "Cats purr at a frequency of 25 to 150 hertz, which may hel
 def test_default_query_types_and_sampling_follow_cadet():
     cfg = GenerateConfig(task="queries", input="x")
     # title_gen, claims_gen, question_gen, keywords_gen, msmarco_query_gen, random_query_gen
-    assert build_task(cfg).templates() .keys() == {"title", "claim", "question", "keywords", "msmarco", "natural"}
+    assert build_task(cfg).templates().keys() == {"title", "claim", "question", "keywords", "msmarco", "natural"}
     assert list(build_task(cfg).templates()) == list(CADET_TYPES)
     s = sampling_for(cfg, build_task(cfg))
     assert s.temperature == 0.8  # SamplingParams(temperature=0.8) in every script

@@ -113,7 +113,7 @@ class GenerateConfig:
     )
     slots: int = setting(4, help="llamacpp: sequences decoded in parallel (continuous batching).")
     ctx_size: int = setting(
-        0, help="llamacpp: total context over all slots; 0 = slots x the longest prompt + answer."
+        0, help="llamacpp: total context in tokens over all slots; 0 = the backend's default (slots x 2048)."
     )
     threads: int = setting(0, help="CPU threads (torch for transformers, the engine's for llamacpp); 0 = all cores available.")
     device: str = setting("auto", help="Device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.")

@@ -196,7 +196,7 @@ def merge(inputs: list[str | Path], out: Path | None) -> int:
     return write_jsonl(iter_merged(inputs), out)
 
 
-def _check_resume(cfg: GenerateConfig, config: dict[str, Any], checked: list[str], manifest_path: Path, info: Info) -> None:
+def _check_resume(cfg: GenerateConfig, config: dict[str, Any], checked: list[str], manifest_path: Path) -> None:
     """Refuse to append to an output made with other settings; ``overwrite`` deletes it instead."""
     import json
 
@@ -324,7 +324,7 @@ def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = Non
             for p in (cfg.out, rejects_path, manifest_path):
                 p.unlink(missing_ok=True)
         else:
-            _check_resume(cfg, config, checked, manifest_path, info)
+            _check_resume(cfg, config, checked, manifest_path)
     config["model"] = cfg.model
 
     writer = AppendJsonlWriter(cfg.out if to_file else None, key=lambda r: str(r.get("query_id")))
