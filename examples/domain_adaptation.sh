@@ -45,6 +45,8 @@ KD_TEACHER_TEMP="${KD_TEACHER_TEMP:-0.1}"
 case "$SIZE" in tiny|demo) DEV_ONE_IN="${DEV_ONE_IN:-0}" ;; *) DEV_ONE_IN="${DEV_ONE_IN:-10}" ;; esac
 mkdir -p "$WORK"
 step() { echo "== $*" >&2; }
+step "0. check every input (corpus, queries, qrels) before the long steps"
+synrank check "$CORPUS"
 . "$(dirname "$0")/sharded_generate.sh"
 teacher_args=(); for t in $TEACHERS; do teacher_args+=(--teacher "$t"); done
 

@@ -34,6 +34,8 @@ EPOCHS="${EPOCHS:-1}"
 GROUP="${GROUP:-4}"
 mkdir -p "$WORK"
 step() { echo "== $*" >&2; }
+step "0. check every input (queries, evaluation corpus, queries and qrels) before the long steps"
+synrank check "$EVAL_DIR" --queries "$QUERIES"
 . "$(dirname "$0")/sharded_generate.sh"
 
 step "1. graded documents (4 levels, TREC DL scale) for the first $N_QUERIES queries with $GEN_MODEL"

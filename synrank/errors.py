@@ -49,6 +49,10 @@ class ConfigError(SynrankError):
     """Options that cannot work together, unknown names, missing optional dependencies."""
 
 
+class InputWarning(UserWarning):
+    """Input that is used as is but deserves a line on stderr (e.g. empty documents); shown once."""
+
+
 class NotBuiltError(SynrankError):
     """A subcommand that exists in the CLI but whose feature is not implemented yet."""
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
+import warnings
 
 import typer
 
 from synrank import __version__
-from synrank.cli import compare, evaluate, fuse, generate, index, models, score, search, train
-from synrank.errors import SynrankError
+from synrank.cli import check, compare, evaluate, fuse, generate, index, models, score, search, train
+from synrank.errors import InputWarning, SynrankError
+
+INTERRUPTED = "synrank: interrupted; re-run the same command to resume (outputs written so far are kept)"
 
 app = typer.Typer(
     name="synrank",
@@ -38,34 +42,86 @@ def _root(
     """Adapt dense retrievers with synthetic data and list-wise training."""
 
 
-for module in (generate, search, score, fuse, train, index, evaluate, compare, models):
+for module in (check, generate, search, score, fuse, train, index, evaluate, compare, models):
     module.register(app)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """True when ``exc`` was caused by Ctrl-C (Typer turns KeyboardInterrupt into ``Exit(130)`` first)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    # Input warnings are for users: one line each, no source location.
+    if issubclass(category, InputWarning):
+        typer.echo(f"synrank: warning: {_redact(str(message))}", err=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _redact(text: str) -> str:
+    from synrank.formats.manifest import redact_text
+
+    return redact_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code; user errors become one line on stderr, never a traceback."""
+    warnings.showwarning = _show_warning
     try:
         app(args=argv, prog_name="synrank", standalone_mode=True)
     except SystemExit as exc:
         code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
+        code = code if isinstance(code, int) else (0 if code is None else 1)
+        if code == 130 and _interrupted(exc):
+            typer.echo(INTERRUPTED, err=True)
+        return code
     except SynrankError as exc:
-        typer.echo(f"synrank: error: {exc.one_line(flags=True)}", err=True)
+        typer.echo(f"synrank: error: {_redact(exc.one_line(flags=True))}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        typer.echo("synrank: interrupted; outputs written so far are kept (re-run the same command to resume)", err=True)
+        typer.echo(INTERRUPTED, err=True)
         return 130
     except BrokenPipeError:
         # Downstream of a pipe closed early (e.g. `| head`): not an error for the user.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # A file the user named cannot be written or read (not a folder, no permission, disk full): their
+        # environment, not a bug in synrank.
+        if (exc.filename is None and exc.errno not in _ENV_ERRNOS) or os.environ.get("SYNRANK_DEBUG"):
+            return _internal(exc)
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        reason = (exc.strerror or type(exc).__name__).lower()
+        typer.echo(f"synrank: error: {_redact(where + reason)}", err=True)
+        return 2
     except Exception as exc:  # noqa: BLE001 - last line of defence; keep output to one line
-        if os.environ.get("SYNRANK_DEBUG"):
-            raise
-        msg = " ".join(str(exc).split()) or type(exc).__name__
-        typer.echo(f"synrank: internal error: {type(exc).__name__}: {msg} (set SYNRANK_DEBUG=1 for a traceback)", err=True)
-        return 1
+        return _internal(exc)
+    finally:
+        warnings.showwarning = _default_showwarning
     return 0
+
+
+def _internal(exc: Exception) -> int:
+    if os.environ.get("SYNRANK_DEBUG"):
+        raise exc
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    typer.echo(f"synrank: internal error: {type(exc).__name__}: {_redact(msg)} (set SYNRANK_DEBUG=1 for a traceback)", err=True)
+    return 1
+
+
+# Errors of the machine, not of synrank, even when no file name is attached.
+_ENV_ERRNOS = {getattr(errno, n) for n in ("ENOSPC", "EROFS", "EDQUOT", "EACCES", "EPERM", "EMFILE") if hasattr(errno, n)}
 
 
 def run() -> None:

@@ -6,12 +6,13 @@ Reading streams: documents are yielded one at a time so callers can encode in ch
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from synrank.errors import InputError
-from synrank.formats.io import STDIN, display_name, iter_lines, parse_json_line, require_field
+from synrank.errors import InputError, InputWarning
+from synrank.formats.io import STDIN, check_id, display_name, iter_lines, parse_json_line, require_field
 
 ID_FIELDS = ("_id", "doc_id", "docid", "id", "pid")
 TEXT_FIELDS = ("text", "contents", "body", "passage")
@@ -23,6 +24,11 @@ class Document:
     doc_id: str
     text: str
     title: str = ""
+
+    @property
+    def empty(self) -> bool:
+        """No title and no text: kept (real collections have them), it simply has nothing to match."""
+        return not self.text and not self.title
 
 
 def doc_text(doc: Document, use_title: bool = True) -> str:
@@ -45,13 +51,18 @@ def corpus_file(path: str | Path) -> str | Path:
 
 
 def iter_corpus(path: str | Path) -> Iterator[Document]:
-    """Stream documents, checking ids are present and unique and text is non-empty."""
+    """Stream documents, checking ids are present, unique and free of whitespace.
+
+    Documents with an empty title and text are kept (test collections contain them, and BEIR and pyserini
+    keep them); once the file is read, one :class:`InputWarning` gives their count and first ids.
+    """
     src = corpus_file(path)
     name = display_name(src)
     seen: set[str] = set()
     fmt: str | None = None
     ncols: int | None = None
     n = 0
+    empty: list[str] = []
     for lineno, line in iter_lines(src):
         if fmt is None:
             suffixes = Path(str(src)).suffixes
@@ -66,7 +77,7 @@ def iter_corpus(path: str | Path) -> Iterator[Document]:
                 continue
         if fmt == "jsonl":
             obj = parse_json_line(line, path=name, lineno=lineno)
-            doc_id = str(require_field(obj, ID_FIELDS, path=name, lineno=lineno, what="document id"))
+            doc_id = check_id(require_field(obj, ID_FIELDS, path=name, lineno=lineno, what="document id"), "document id", path=name, lineno=lineno)
             text = require_field(obj, TEXT_FIELDS, path=name, lineno=lineno, what="document text")
             title = obj.get("title") or ""
             if not isinstance(text, str) or not isinstance(title, str):
@@ -83,12 +94,10 @@ def iter_corpus(path: str | Path) -> Iterator[Document]:
                     )
             if len(cols) != ncols:
                 raise InputError(f"expected {ncols} tab-separated columns, found {len(cols)}", path=name, line=lineno)
-            doc_id = cols[0].strip()
+            doc_id = check_id(cols[0].strip(), "document id", path=name, lineno=lineno)
             title, text = (cols[1], cols[2]) if ncols == 3 else ("", cols[1])
-        if not doc_id:
-            raise InputError("empty document id", path=name, line=lineno)
         if not text.strip() and not title.strip():
-            raise InputError(f"document {doc_id!r} has empty text", path=name, line=lineno)
+            empty.append(doc_id)
         if doc_id in seen:
             raise InputError(f"duplicate document id {doc_id!r}", path=name, line=lineno)
         seen.add(doc_id)
@@ -96,6 +105,14 @@ def iter_corpus(path: str | Path) -> Iterator[Document]:
         yield Document(doc_id=doc_id, text=text.strip(), title=title.strip())
     if n == 0:
         raise InputError("no documents found (empty file)", path=name)
+    if empty:
+        first = ", ".join(empty[:5]) + (", ..." if len(empty) > 5 else "")
+        warnings.warn(
+            f"{name}: {len(empty)} document(s) have an empty title and text (ids {first}); "
+            "they are kept as empty documents with nothing to match",
+            InputWarning,
+            stacklevel=2,
+        )
 
 
 def read_corpus(path: str | Path) -> dict[str, Document]:

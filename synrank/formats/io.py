@@ -7,10 +7,12 @@ import contextlib
 import gzip
 import io
 import json
+import math
 import os
 import shutil
 import sys
 import tempfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -35,43 +37,97 @@ def display_name(path: str | Path) -> str:
     return "<stdin>" if str(path) == STDIN else str(path)
 
 
-def open_text(path: str | Path) -> IO[str]:
-    """Open a text file for reading; ``-`` is stdin, ``.gz`` is decompressed."""
+_BOM = b"\xef\xbb\xbf"
+_GZIP_ERRORS: tuple[type[BaseException], ...] = (gzip.BadGzipFile, EOFError, zlib.error)
+
+
+class _GzipRaw(io.RawIOBase):
+    """gzip reader whose corruption errors become one InputError naming the file (not an internal error)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._gz = gzip.open(path, "rb")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self._gz.read(len(buffer))
+        except _GZIP_ERRORS as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise InputError(f"corrupt or truncated gzip file ({reason})", path=self._path) from None
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._gz.close()
+        super().close()
+
+
+def open_binary(path: str | Path) -> IO[bytes]:
+    """Open a file for reading bytes; ``-`` is stdin, ``.gz`` is decompressed (corruption is an InputError)."""
     if str(path) == STDIN:
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="strict")
+        return sys.stdin.buffer
     p = Path(path)
     if not p.exists():
         raise InputError("file not found", path=p)
     if p.is_dir():
         raise InputError("is a directory, expected a file", path=p)
     if p.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8")
-    return open(p, encoding="utf-8")
+        return io.BufferedReader(_GzipRaw(p))
+    return open(p, "rb")
+
+
+def open_text(path: str | Path) -> IO[str]:
+    """Open a UTF-8 text file for reading; ``-`` is stdin, ``.gz`` is decompressed, a leading BOM is dropped."""
+    if str(path) == STDIN:
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="strict")
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", errors="strict")
 
 
 def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, line)`` for non-blank lines, without the newline."""
+    """Yield ``(line_number, line)`` for non-blank lines, without the newline.
+
+    Lines are decoded one by one, so invalid UTF-8 is reported at its own line; a leading UTF-8 BOM is dropped.
+    """
     name = display_name(path)
-    fh = open_text(path)
+    fh = open_binary(path)
     try:
-        lineno = 0
-        try:
-            for lineno, raw in enumerate(fh, start=1):  # noqa: B007
-                line = raw.rstrip("\n").rstrip("\r")
-                if line.strip():
-                    yield lineno, line
-        except UnicodeDecodeError as exc:
-            raise InputError(f"not valid UTF-8 text ({exc.reason})", path=name, line=lineno + 1) from None
+        for lineno, raw in enumerate(fh, start=1):
+            if lineno == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"not valid UTF-8 text ({exc.reason} at byte {exc.start + 1} of the line)", path=name, line=lineno) from None
+            line = line.rstrip("\n").rstrip("\r")
+            if line.strip():
+                yield lineno, line
     finally:
         if str(path) != STDIN:
             fh.close()
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed (numbers must be finite)")
+
+
 def parse_json_line(line: str, *, path: str, lineno: int) -> dict[str, Any]:
+    """Parse one JSONL record; NaN, Infinity and overflowing numbers are refused (they break every ranking)."""
     try:
-        obj = json.loads(line)
+        obj = json.loads(line, parse_constant=_no_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise InputError(f"bad JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno) from None
+    except ValueError as exc:
+        raise InputError(f"bad JSON ({exc})", path=path, line=lineno) from None
     if not isinstance(obj, dict):
         raise InputError(f"expected a JSON object, got {type(obj).__name__}", path=path, line=lineno)
     return obj
@@ -82,6 +138,35 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     name = display_name(path)
     for lineno, line in iter_lines(path):
         yield lineno, parse_json_line(line, path=name, lineno=lineno)
+
+
+def check_id(value: Any, what: str, *, path: str, lineno: int) -> str:
+    """A document or query id as a string; empty ids and ids holding whitespace are refused.
+
+    Ids go into whitespace-separated TREC files and one-id-per-line ``docids.txt``: a space or newline in an
+    id would silently change what those files mean, so it is an input error (docs/formats.md).
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InputError(f"{what} must be a string or an integer, got {value!r}", path=path, line=lineno)
+    text = str(value)
+    if not text:
+        raise InputError(f"empty {what}", path=path, line=lineno)
+    if any(c.isspace() for c in text):
+        raise InputError(f"{what} {text!r} contains whitespace (ids may not hold spaces, tabs or newlines)", path=path, line=lineno)
+    return text
+
+
+def parse_number(value: Any, what: str, *, path: str, lineno: int) -> float:
+    """A finite number from a text column or a JSON value; NaN and infinities are refused with file:line."""
+    if isinstance(value, bool):
+        raise InputError(f"{what} {value!r} is not a number", path=path, line=lineno)
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} {value!r} is not a number", path=path, line=lineno) from None
+    if not math.isfinite(f):
+        raise InputError(f"{what} {value!r} is not a finite number", path=path, line=lineno)
+    return f
 
 
 def require_field(obj: dict[str, Any], names: tuple[str, ...], *, path: str, lineno: int, what: str) -> Any:
@@ -97,22 +182,35 @@ def dumps(record: Any) -> str:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """Write ``path`` through a temporary sibling and rename it into place on success only."""
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` (same suffix) and rename it over ``path`` on success only.
+
+    On any exception (Ctrl-C included) the temporary file is removed and ``path`` is left as it was.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # Keep the output's name at the end so writers that look at the suffix (.gz, .trec) see the real one.
+    fd, tmp = tempfile.mkstemp(prefix=".synrank-", suffix="-" + target.name[-180:], dir=target.parent)
     os.fchmod(fd, _FILE_MODE)
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
-            yield fh
-            fh.flush()
+        yield Path(tmp)
+        with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Write ``path`` through a temporary sibling and rename it into place on success only."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+            yield fh
+            fh.flush()
 
 
 @contextlib.contextmanager

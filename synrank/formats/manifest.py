@@ -1,7 +1,9 @@
 """The small manifest written next to every output: what ran, with which versions, model and config.
 
 Secrets never enter a manifest: command-line values of options whose name mentions a key, token,
-secret or password are replaced, and environment variables are never recorded.
+secret or password are replaced, the credentials and query strings of URLs (``--base-url
+https://user:pw@host/v1?api_key=...``) are replaced wherever they appear, and environment variables are
+never recorded. :func:`redact_text` applies the same rules to log lines and error messages.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import platform
 import re
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,48 @@ _SECRET_OPTION = re.compile(r"(key|token|secret|password|passwd|auth)", re.IGNOR
 _SECRET_VALUE = re.compile(r"^(sk-|hf_|Bearer\s)", re.IGNORECASE)
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "faiss-cpu", "numpy", "pytrec-eval-terrier", "POT", "bm25s", "vllm")
 REDACTED = "***"
+# A URL inside free text: stops at whitespace, quotes and brackets (messages quote values as 'x' or (x)).
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()\[\]{}]+")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its user:password and its query string and fragment replaced by ``***``.
+
+    Servers take API keys in either place (``https://key@host``, ``?api_key=``); the host and path stay,
+    so a manifest still says which server answered.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return REDACTED
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = REDACTED + "@" + netloc.rsplit("@", 1)[1]
+    query = REDACTED if parts.query else ""
+    fragment = REDACTED if parts.fragment else ""
+    if netloc == parts.netloc and not query and not fragment:
+        return url
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def redact_text(text: str) -> str:
+    """Every URL in ``text`` passed through :func:`redact_url`, and secret-looking tokens hidden."""
+    text = _URL.sub(lambda m: redact_url(m.group(0)), text)
+    return " ".join(REDACTED if _SECRET_VALUE.match(w) else w for w in text.split(" ")) if _SECRET_WORD.search(text) else text
+
+
+_SECRET_WORD = re.compile(r"(^|\s)(sk-|hf_)")
+
+
+def redact_value(value: Any) -> Any:
+    """A manifest value with :func:`redact_text` applied to every string inside it."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: redact_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(v) for v in value]
+    return value
 
 
 def redact_argv(argv: list[str]) -> list[str]:
@@ -43,7 +88,7 @@ def redact_argv(argv: list[str]) -> list[str]:
                 out.append(arg)
                 hide_next = True
             continue
-        out.append(REDACTED if _SECRET_VALUE.match(arg) else arg)
+        out.append(REDACTED if _SECRET_VALUE.match(arg) else _URL.sub(lambda m: redact_url(m.group(0)), arg))
     return out
 
 
@@ -64,15 +109,16 @@ def make_manifest(kind: str, *, model: Any = None, config: dict[str, Any] | None
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(redact_argv(["synrank", *sys.argv[1:]])),
         "versions": library_versions(),
-        "model": model,
-        "config": config or {},
-        **extra,
+        "model": redact_value(model),
+        "config": redact_value(config or {}),
+        **redact_value(extra),
     }
 
 
 def write_manifest(manifest: dict[str, Any], path: str | Path) -> None:
+    """Write ``manifest`` atomically; URLs and secret-looking values in it are redacted on the way out."""
     with atomic_write(Path(path)) as fh:
-        json.dump(manifest, fh, indent=2, ensure_ascii=False, default=str)
+        json.dump(redact_value(json.loads(json.dumps(manifest, default=str))), fh, indent=2, ensure_ascii=False)
         fh.write("\n")
 
 

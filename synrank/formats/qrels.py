@@ -6,16 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from synrank.errors import InputError
-from synrank.formats.io import atomic_write, display_name, iter_lines, parse_json_line, require_field
+from synrank.formats.io import atomic_write, check_id, display_name, iter_lines, parse_json_line, parse_number, require_field
 
 Qrels = dict[str, dict[str, int]]
 
 
 def _to_int(value: str | int | float, *, path: str, lineno: int) -> int:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"relevance {value!r} is not a number", path=path, line=lineno) from None
+    f = parse_number(value, "relevance", path=path, lineno=lineno)
     if f != int(f):
         raise InputError(f"relevance {value!r} is not an integer grade", path=path, line=lineno)
     return int(f)
@@ -39,8 +36,8 @@ def read_qrels(path: str | Path) -> Qrels:
                 fmt = "trec" if len(cols) == 4 else "beir"
         if fmt == "jsonl":
             obj = parse_json_line(line, path=name, lineno=lineno)
-            qid = str(require_field(obj, ("query_id", "query-id", "qid"), path=name, lineno=lineno, what="query id"))
-            did = str(require_field(obj, ("doc_id", "corpus-id", "docid"), path=name, lineno=lineno, what="doc id"))
+            qid = require_field(obj, ("query_id", "query-id", "qid"), path=name, lineno=lineno, what="query id")
+            did = require_field(obj, ("doc_id", "corpus-id", "docid"), path=name, lineno=lineno, what="doc id")
             rel = _to_int(
                 require_field(obj, ("relevance", "score", "label", "rel"), path=name, lineno=lineno, what="relevance"),
                 path=name,
@@ -62,6 +59,8 @@ def read_qrels(path: str | Path) -> Qrels:
                     line=lineno,
                 )
             qid, did, rel = cols[0].strip(), cols[1].strip(), _to_int(cols[2], path=name, lineno=lineno)
+        qid = check_id(qid, "query id", path=name, lineno=lineno)
+        did = check_id(did, "document id", path=name, lineno=lineno)
         judged = qrels.setdefault(qid, {})
         if did in judged:
             raise InputError(f"duplicate judgment for query {qid!r}, document {did!r}", path=name, line=lineno)

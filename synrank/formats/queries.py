@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from synrank.errors import InputError
-from synrank.formats.io import STDIN, display_name, iter_lines, parse_json_line, require_field
+from synrank.formats.io import STDIN, check_id, display_name, iter_lines, parse_json_line, require_field
 
 ID_FIELDS = ("_id", "query_id", "qid", "id")
 TEXT_FIELDS = ("text", "query", "question")
@@ -40,7 +40,7 @@ def read_queries(path: str | Path) -> dict[str, str]:
                     continue
         if fmt == "jsonl":
             obj = parse_json_line(line, path=name, lineno=lineno)
-            qid = str(require_field(obj, ID_FIELDS, path=name, lineno=lineno, what="query id"))
+            qid = check_id(require_field(obj, ID_FIELDS, path=name, lineno=lineno, what="query id"), "query id", path=name, lineno=lineno)
             text = require_field(obj, TEXT_FIELDS, path=name, lineno=lineno, what="query text")
         else:
             cols_ = line.split("\t")
@@ -48,11 +48,9 @@ def read_queries(path: str | Path) -> dict[str, str]:
                 raise InputError(
                     f"expected 2 tab-separated columns (query id, text), found {len(cols_)}", path=name, line=lineno
                 )
-            qid, text = cols_[0].strip(), cols_[1]
+            qid, text = check_id(cols_[0].strip(), "query id", path=name, lineno=lineno), cols_[1]
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"query {qid!r} has empty text", path=name, line=lineno)
-        if not qid:
-            raise InputError("empty query id", path=name, line=lineno)
         if qid in queries:
             raise InputError(f"duplicate query id {qid!r}", path=name, line=lineno)
         queries[qid] = text.strip()

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from synrank.errors import InputError
-from synrank.formats.io import atomic_write, display_name, iter_lines
+from synrank.formats.io import atomic_write, display_name, iter_lines, parse_number
 
 Run = dict[str, dict[str, float]]
 
@@ -22,10 +22,7 @@ def read_trec_run(path: str | Path) -> Run:
                 f"expected 6 columns (qid Q0 docid rank score tag) in TREC run, found {len(cols)}", path=name, line=lineno
             )
         qid, _, did, _rank, score, _tag = cols
-        try:
-            value = float(score)
-        except ValueError:
-            raise InputError(f"score {score!r} is not a number", path=name, line=lineno) from None
+        value = parse_number(score, "score", path=name, lineno=lineno)
         docs = run.setdefault(qid, {})
         if did in docs:
             raise InputError(f"document {did!r} appears twice for query {qid!r}", path=name, line=lineno)
