@@ -93,7 +93,7 @@ def test_resume_refuses_different_options(cli, tiny_llama, queries_tsv, text_doc
     assert _gen(cli, tiny_llama, "--template", text_docs_template, "--levels", "2", "--limit", "1", queries_tsv, "--out", out).code == 0
     r = _gen(cli, tiny_llama, "--template", text_docs_template, "--levels", "3", "--limit", "1", queries_tsv, "--out", out)
     assert r.code == 2
-    assert "made with different options (levels" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "made with different settings (level_definitions, levels)" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = _gen(cli, tiny_llama, "--template", text_docs_template, "--levels", "3", "--limit", "1", queries_tsv, "--out", out, "--overwrite")
     assert r.code == 0 and read_jsonl(out)[0]["meta"]["levels"] == 3
 

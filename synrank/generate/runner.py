@@ -196,30 +196,6 @@ def merge(inputs: list[str | Path], out: Path | None) -> int:
     return write_jsonl(iter_merged(inputs), out)
 
 
-def _check_resume(cfg: GenerateConfig, config: dict[str, Any], checked: list[str], manifest_path: Path) -> None:
-    """Refuse to append to an output made with other settings; ``overwrite`` deletes it instead."""
-    import json
-
-    from synrank.formats.manifest import read_manifest
-
-    def norm(value: Any) -> Any:
-        return json.loads(json.dumps(value, default=str, sort_keys=True))
-
-    assert cfg.out is not None
-    if not (cfg.out.exists() and manifest_path.exists()):
-        return
-    old = read_manifest(manifest_path).get("config", {})
-    changed = [k for k in checked if norm(old.get(k)) != norm(config.get(k))]
-    if old.get("model") not in (None, cfg.model):
-        changed.append("model")
-    if changed:
-        raise ConfigError(
-            f"{cfg.out} was made with different options ({', '.join(changed)}); resuming would mix them "
-            "(use another output, or overwrite to start over)",
-            setting="out",
-        )
-
-
 @contextlib.contextmanager
 def _opened(backend: Any) -> Iterator[Any]:
     """The backend as a context manager, closed in every path (backends without ``__enter__`` too)."""
@@ -275,11 +251,25 @@ def _tokenizer_of(backend: Any) -> Any:
     return tok if tok is not None and getattr(tok, "is_fast", False) else None
 
 
+def _user_files(cfg: GenerateConfig, source: str) -> list[str | Path | None]:
+    """Every file the run reads: outputs may never be one of them."""
+    files: list[str | Path | None] = [source, cfg.level_definitions]
+    for spec in [*(cfg.examples or []), *(cfg.template or [])]:
+        name, sep, path = spec.partition("=")
+        files.append(path if sep and not Path(spec).exists() else spec)
+    return files
+
+
 def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = None) -> GenerateResult:
     """Run the ``generate`` stage; returns counts, paths and timings. ``info`` receives one-line notes;
-    ``progress`` shows a bar on stderr (default: when stderr is a terminal)."""
+    ``progress`` shows a bar on stderr (default: when stderr is a terminal).
+
+    The output is opened through :func:`synrank.formats.outputs.guarded_output` (``kind="append"``): a
+    re-run with the same fingerprint (task, shard, templates, sampling, task settings, model) resumes, other
+    settings are refused unless ``overwrite``, and files synrank did not write are never touched."""
     from synrank.formats.io import AppendJsonlWriter
-    from synrank.formats.manifest import make_manifest, manifest_path_for, write_manifest
+    from synrank.formats.manifest import make_manifest
+    from synrank.formats.outputs import check_output, guarded_output, is_stdout
     from synrank.generate.engine import SlotEngine
     from synrank.generate.pipeline import run_units, units
     from synrank.generate.shard import in_shard
@@ -298,127 +288,133 @@ def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = Non
     total_inputs = sum(1 for key, _ in inputs if in_shard(key, shard))
 
     backend_name = resolve_backend_name(cfg.backend)
-    checked = ["task", "shard", "templates", "sampling", *task.fingerprint()]
-    config: dict[str, Any] = {
+    fingerprint: dict[str, Any] = {
         "task": cfg.task,
-        "input": source,
         "shard": list(shard),
         "templates": template_digest(task),
         "sampling": sampling.as_dict(),
+        **task.fingerprint(),
+        "model": cfg.model,
+    }
+    config: dict[str, Any] = {
+        **fingerprint,
+        "input": source,
         "max_retries": cfg.max_retries,
         "dedup_threshold": cfg.dedup_threshold,
         "min_words": min_words,
-        **task.fingerprint(),
+        "examples": list(cfg.examples or []) or None,
+        "num_examples": cfg.num_examples,
     }
-    config.update(examples=list(cfg.examples or []) or None, num_examples=cfg.num_examples)
-
-    to_file = cfg.out is not None and str(cfg.out) != "-"
+    user_files = _user_files(cfg, source)
+    to_file = not is_stdout(cfg.out)
     rejects_path = cfg.rejects
-    manifest_path = None
-    if to_file:
+    if to_file and rejects_path is None:
         assert cfg.out is not None
-        if rejects_path is None:
-            rejects_path = cfg.out.with_name(cfg.out.name + ".rejects.jsonl")
-        manifest_path = manifest_path_for(cfg.out)
-        if cfg.overwrite:
-            for p in (cfg.out, rejects_path, manifest_path):
-                p.unlink(missing_ok=True)
-        else:
-            _check_resume(cfg, config, checked, manifest_path)
-    config["model"] = cfg.model
+        rejects_path = cfg.out.with_name(cfg.out.name + ".rejects.jsonl")
+    if rejects_path is not None:
+        check_output(rejects_path, inputs=user_files, kind="append")
 
-    writer = AppendJsonlWriter(cfg.out if to_file else None, key=lambda r: str(r.get("query_id")))
-    rejects_writer = AppendJsonlWriter(rejects_path, key=lambda r: f"{r.get('unit')}\t{r.get('slot')}") if rejects_path else None
-    done: set[str] = set(writer.done_keys)
-    if rejects_writer is not None:
-        for k in rejects_writer.done_keys:
-            unit, _, slot = k.partition("\t")
-            done.add(task.done_key(unit, slot))
     skipped: list[int] = []  # inputs already complete, counted as the generator passes them (progress)
     done_before = [0]
     reject_kinds: dict[str, int] = {}
-
-    class _Rejects:
-        def write(self, record: dict[str, Any]) -> None:
-            reject_kinds[record["reason"]] = reject_kinds.get(record["reason"], 0) + 1
-            assert rejects_writer is not None
-            rejects_writer.write(record)
-
     load_seconds = gen_seconds = 0.0
-    engine = None
-    try:
-        if done:
-            info(f"resuming {cfg.out}: {len(done)} records already done are skipped")
-        if cfg.model == "smollm2" and backend_name != "openai":
-            info(DEMO_NOTE)
-        set_seed(cfg.seed)
-        if backend_name == "transformers":
-            set_threads(cfg.threads)
-        t0 = time.perf_counter()
-        with _opened(create_backend(backend_name, _backend_options(cfg))) as backend:
-            load_seconds = time.perf_counter() - t0
-            task = task.with_tokenizer(_tokenizer_of(backend))
-            meta = {"model": cfg.model, "backend": backend_name, **sampling.as_dict(), **task.record_meta()}
-            manifest = make_manifest("generate", model=cfg.model, config=config, backend=backend.info())
-            if manifest_path is not None:
-                write_manifest(manifest, manifest_path)
-            engine = SlotEngine(backend, sampling, max_retries=cfg.max_retries, dedup_threshold=cfg.dedup_threshold, min_words=min_words)
-            todo = units(inputs, task, shard, done, on_skip=lambda: (skipped.append(1), done_before.__setitem__(0, done_before[0] + 1)))
-            t1 = time.perf_counter()
-            show = sys.stderr.isatty() if progress is None else progress
-            # The bar is for people at a terminal; in pipelines and logs it would only add noise to stderr.
-            with make_progress(task.input_noun, disable=not show) as bar_display:
-                bar = bar_display.add_task(f"generate {cfg.task}", total=total_inputs or None)
-                run_units(
-                    task,
-                    todo,
-                    engine,
-                    writer,
-                    _Rejects() if rejects_writer is not None else None,
-                    meta=meta,
-                    chunk_prompts=chunk_prompts(cfg, backend_name),
-                    on_unit=lambda _u: bar_display.advance(bar, 1 + _drain(skipped)),
-                )
-            gen_seconds = time.perf_counter() - t1
-    finally:
-        writer.close()
+    with guarded_output(
+        cfg.out if to_file else None, inputs=user_files, overwrite=cfg.overwrite, kind="append", fingerprint=fingerprint
+    ) as target:
+        if target.resume is not None and target.resume.action == "restart" and rejects_path is not None:
+            rejects_path.unlink(missing_ok=True)  # starting over: the old rejects describe the old run
+        writer = AppendJsonlWriter(target.path, key=lambda r: str(r.get("query_id")))
+        rejects_writer = AppendJsonlWriter(rejects_path, key=lambda r: f"{r.get('unit')}\t{r.get('slot')}") if rejects_path else None
+        done: set[str] = set(writer.done_keys)
         if rejects_writer is not None:
-            rejects_writer.close()
-    assert engine is not None
-    stats = engine.stats.as_dict()
-    result = GenerateResult(
-        task=cfg.task,
-        output_noun=task.output_noun,
-        backend=backend_name,
-        out=cfg.out if to_file else None,
-        rejects=rejects_path,
-        manifest=manifest_path,
-        inputs=total_inputs,
-        inputs_done_before=done_before[0],
-        records_written=writer.written,
-        accepted=stats["accepted"],
-        rejected=stats["rejected"],
-        retried=stats["retried"],
-        prompts=stats["prompts"],
-        prompt_tokens=stats["prompt_tokens"],
-        completion_tokens=stats["completion_tokens"],
-        load_seconds=load_seconds,
-        generate_seconds=gen_seconds,
-        reject_reasons=reject_kinds,
-        task_info=task.manifest_info(),
-    )
-    if manifest_path is not None:
-        manifest["stats"] = {
-            **stats,
-            "load_seconds": round(load_seconds, 2),
-            "generate_seconds": round(gen_seconds, 2),
-            "tokens_per_second": round(result.tokens_per_second, 2),
-            "records_written": writer.written,
-            "reject_reasons": reject_kinds,
-        }
-        manifest["rejects"] = str(rejects_path) if rejects_path else None
-        manifest.update(task.manifest_info())
-        write_manifest(manifest, manifest_path)
+            for k in rejects_writer.done_keys:
+                unit, _, slot = k.partition("\t")
+                done.add(task.done_key(unit, slot))
+
+        class _Rejects:
+            def write(self, record: dict[str, Any]) -> None:
+                reject_kinds[record["reason"]] = reject_kinds.get(record["reason"], 0) + 1
+                assert rejects_writer is not None
+                rejects_writer.write(record)
+
+        engine = None
+        try:
+            if done:
+                info(f"resuming {cfg.out}: {len(done)} records already done are skipped")
+            if cfg.model == "smollm2" and backend_name != "openai":
+                info(DEMO_NOTE)
+            set_seed(cfg.seed)
+            if backend_name == "transformers":
+                set_threads(cfg.threads)
+            t0 = time.perf_counter()
+            with _opened(create_backend(backend_name, _backend_options(cfg))) as backend:
+                load_seconds = time.perf_counter() - t0
+                task = task.with_tokenizer(_tokenizer_of(backend))
+                meta = {"model": cfg.model, "backend": backend_name, **sampling.as_dict(), **task.record_meta()}
+                target.manifest = make_manifest("generate", model=cfg.model, config=config, backend=backend.info())
+                target.write_manifest()  # before the first record: a killed run's output is recognisably synrank's
+                engine = SlotEngine(backend, sampling, max_retries=cfg.max_retries, dedup_threshold=cfg.dedup_threshold, min_words=min_words)
+
+                def skip() -> None:
+                    skipped.append(1)
+                    done_before[0] += 1
+
+                todo = units(inputs, task, shard, done, on_skip=skip)
+                t1 = time.perf_counter()
+                show = sys.stderr.isatty() if progress is None else progress
+                # The bar is for people at a terminal; in pipelines and logs it would only add noise to stderr.
+                with make_progress(task.input_noun, disable=not show) as bar_display:
+                    bar = bar_display.add_task(f"generate {cfg.task}", total=total_inputs or None)
+                    run_units(
+                        task,
+                        todo,
+                        engine,
+                        writer,
+                        _Rejects() if rejects_writer is not None else None,
+                        meta=meta,
+                        chunk_prompts=chunk_prompts(cfg, backend_name),
+                        on_unit=lambda _u: bar_display.advance(bar, 1 + _drain(skipped)),
+                    )
+                gen_seconds = time.perf_counter() - t1
+        finally:
+            writer.close()
+            if rejects_writer is not None:
+                rejects_writer.close()
+        assert engine is not None
+        stats = engine.stats.as_dict()
+        result = GenerateResult(
+            task=cfg.task,
+            output_noun=task.output_noun,
+            backend=backend_name,
+            out=cfg.out if to_file else None,
+            rejects=rejects_path,
+            manifest=target.manifest_path,
+            inputs=total_inputs,
+            inputs_done_before=done_before[0],
+            records_written=writer.written,
+            accepted=stats["accepted"],
+            rejected=stats["rejected"],
+            retried=stats["retried"],
+            prompts=stats["prompts"],
+            prompt_tokens=stats["prompt_tokens"],
+            completion_tokens=stats["completion_tokens"],
+            load_seconds=load_seconds,
+            generate_seconds=gen_seconds,
+            reject_reasons=reject_kinds,
+            task_info=task.manifest_info(),
+        )
+        if target.manifest is not None:
+            target.manifest["stats"] = {
+                **stats,
+                "load_seconds": round(load_seconds, 2),
+                "generate_seconds": round(gen_seconds, 2),
+                "tokens_per_second": round(result.tokens_per_second, 2),
+                "records_written": writer.written,
+                "reject_reasons": reject_kinds,
+            }
+            target.manifest["rejects"] = str(rejects_path) if rejects_path else None
+            target.manifest.update(task.manifest_info())
+        # guarded_output writes the final manifest when the block ends.
     return result
 
 
