@@ -280,3 +280,18 @@ def test_library_errors_name_settings():
         with pytest.raises(ConfigError) as e:
             GenerateConfig(**kwargs)
         assert e.value.setting == setting and "--" not in e.value.message, (kwargs, e.value.message)
+
+
+def test_an_answer_copying_a_few_shot_example_is_rejected_as_duplicate():
+    """Small models sometimes answer with an example's query; that is never a query for the target passage."""
+    task = build_task(GenerateConfig(task="queries", types="question", seed=3))
+    (slot,) = task.slots(DOC.doc_id, DOC)
+    copied = slot.avoid[0]
+    assert copied in slot.values["examples"]
+
+    class Copier(ScriptedBackend):
+        def generate(self, requests, sampling):
+            return [Completion(text=copied.upper() + '"}') for _ in requests]  # case differs: still a copy
+
+    (res,) = SlotEngine(Copier({}), SamplingConfig(seed=1), max_retries=1).run([slot])
+    assert res.text is None and res.kinds == ["duplicate", "duplicate"] and "few-shot" in res.reasons[0]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from synrank.generate.parsing import DuplicateFilter, ParseFailure, parse_answer
+from synrank.generate.parsing import DuplicateFilter, ParseFailure, normalise, parse_answer, similar
 from synrank.generate.templates import Template
 from synrank.llm.base import LLMBackend, SamplingConfig
 
@@ -25,6 +25,7 @@ class Slot:
     template: Template
     values: dict[str, str]
     info: dict[str, Any] = field(default_factory=dict)
+    avoid: tuple[str, ...] = ()  # texts the answer must not repeat (the few-shot examples' answers shown)
 
 
 @dataclass
@@ -98,6 +99,11 @@ class SlotEngine:
                 except ParseFailure as exc:
                     res.reasons.append(exc.reason)
                     res.kinds.append(exc.kind)
+                    failed.append(slot)
+                    continue
+                if any(similar(normalise(text), normalise(a), self.dedup.threshold) for a in slot.avoid):
+                    res.reasons.append("copies a few-shot example's answer")
+                    res.kinds.append("duplicate")
                     failed.append(slot)
                     continue
                 dup_of = self.dedup.check(slot.unit, text)

@@ -82,6 +82,16 @@ def normalise(text: str) -> str:
     return " ".join(_NON_WORD.sub(" ", text.lower()).split())
 
 
+def similar(norm_a: str, norm_b: str, threshold: float) -> bool:
+    """Equal normalised texts, or (``threshold < 1``) a difflib ratio of at least ``threshold``."""
+    if norm_a == norm_b:
+        return True
+    if threshold >= 1.0:
+        return False
+    sm = difflib.SequenceMatcher(None, norm_a, norm_b, autojunk=False)
+    return sm.real_quick_ratio() >= threshold and sm.quick_ratio() >= threshold and sm.ratio() >= threshold
+
+
 @dataclass
 class DuplicateFilter:
     """Rejects a text equal to, or at least ``threshold`` similar to, one already kept in its group.
@@ -99,12 +109,8 @@ class DuplicateFilter:
         """Return the id of the kept text this one duplicates, or None."""
         norm = normalise(text)
         for kept_id, kept in self._kept.get(group, []):
-            if norm == kept:
+            if similar(norm, kept, self.threshold):
                 return kept_id
-            if self.threshold < 1.0:
-                sm = difflib.SequenceMatcher(None, norm, kept, autojunk=False)
-                if sm.real_quick_ratio() >= self.threshold and sm.quick_ratio() >= self.threshold and sm.ratio() >= self.threshold:
-                    return kept_id
         return None
 
     def add(self, group: str, item_id: str, text: str) -> None:

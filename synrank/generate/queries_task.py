@@ -78,7 +78,7 @@ class QueriesTask:
                     "type": qtype,
                     "examples": format_examples(chosen, label=template.label),
                 }
-                out.append(Slot(doc_id, qid, template, values, {"type": qtype, "index": index}))
+                out.append(Slot(doc_id, qid, template, values, {"type": qtype, "index": index}, tuple(e.query for e in chosen)))
         return out
 
     def records(self, doc_id: str, doc: Document, results: list[SlotResult], meta: dict[str, Any]) -> list[dict[str, Any]]:
