@@ -40,7 +40,7 @@ def _quiet(_msg: str) -> None:
 
 def _template_overrides(cfg: GenerateConfig) -> dict[str | None, Path]:
     out: dict[str | None, Path] = {}
-    for spec in cfg.template or []:
+    for spec in map(str, cfg.template or []):
         name, sep, path = spec.partition("=")
         if sep and cfg.task == "queries":
             out[name.strip()] = Path(path)
@@ -67,7 +67,7 @@ def _examples(cfg: GenerateConfig, types: list[str]):
     from synrank.generate.examples import read_examples
 
     out = []
-    for spec in cfg.examples or []:
+    for spec in map(str, cfg.examples or []):
         name, sep, path = spec.partition("=")
         if sep and not Path(spec).exists():
             name = name.strip()
@@ -254,7 +254,7 @@ def _tokenizer_of(backend: Any) -> Any:
 def _user_files(cfg: GenerateConfig, source: str) -> list[str | Path | None]:
     """Every file the run reads: outputs may never be one of them."""
     files: list[str | Path | None] = [source, cfg.level_definitions]
-    for spec in [*(cfg.examples or []), *(cfg.template or [])]:
+    for spec in map(str, [*(cfg.examples or []), *(cfg.template or [])]):
         name, sep, path = spec.partition("=")
         files.append(path if sep and not Path(spec).exists() else spec)
     return files
@@ -302,7 +302,7 @@ def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = Non
         "max_retries": cfg.max_retries,
         "dedup_threshold": cfg.dedup_threshold,
         "min_words": min_words,
-        "examples": list(cfg.examples or []) or None,
+        "examples": [str(e) for e in cfg.examples or []] or None,
         "num_examples": cfg.num_examples,
     }
     user_files = _user_files(cfg, source)
