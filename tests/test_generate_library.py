@@ -103,24 +103,38 @@ def test_examples_per_type_files_replace_the_packaged_ones(tmp_path):
     marco.write_text("what do owls eat\tOwls eat mice and voles.\nMARCO-Q2\tSecond passage.\n", encoding="utf-8")
     cfg = GenerateConfig(task="queries", examples=[f"claim={claims}", f"msmarco={marco}"], seed=1)
     slots = {s.info["type"]: s for s in build_task(cfg).slots(DOC.doc_id, DOC)}
-    claim_user = slots["claim"].template.render(slots["claim"].values).messages[-1]["content"]
-    assert "Claim: OWL-CLAIM" in claim_user and "Passage: Owls hunt at night." in claim_user
-    assert claim_user.count("Passage: ") == 2  # one example (the file's only one) + the target
-    marco_user = slots["msmarco"].template.render(slots["msmarco"].values).messages[-1]["content"]
-    assert "Query: what do owls eat" in marco_user and "Query: MARCO-Q2" in marco_user  # TSV is query<TAB>passage
-    assert "Passage: Owls eat mice and voles." in marco_user
+    # CADeT types send their examples as earlier chat turns: user (the same prompt for the example's passage),
+    # assistant (the example's answer in the output format), then the target passage.
+    msgs = slots["claim"].request().messages
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]  # the file's only example
+    assert "Owls hunt at night." in msgs[1]["content"] and "Cats purr" not in msgs[1]["content"]
+    assert json.loads(msgs[2]["content"]) == {"query": "OWL-CLAIM"}
+    assert "Cats purr" in msgs[3]["content"] and "Owls" not in msgs[3]["content"]
+    marco_msgs = slots["msmarco"].request().messages
+    answers = {json.loads(m["content"])["query"] for m in marco_msgs if m["role"] == "assistant"}
+    assert answers == {"what do owls eat", "MARCO-Q2"}  # TSV is query<TAB>passage
+    assert any("Owls eat mice and voles." in m["content"] for m in marco_msgs if m["role"] == "user")
     # A type without a file uses synrank's packaged examples for that type, three per prompt.
     packaged_titles = {e.query for e in packaged_examples() if e.type == "title"}
-    title_user = slots["title"].values["examples"]
-    assert sum(f"Title: {q}" in title_user for q in packaged_titles) == 3
-    assert slots["natural"].values["examples"] == "" or "{{examples}}" not in slots["natural"].template.user
+    title_msgs = slots["title"].request().messages
+    shown = [json.loads(m["content"])["query"] for m in title_msgs if m["role"] == "assistant"]
+    assert len(shown) == 3 and set(shown) <= packaged_titles
+    assert [m["role"] for m in slots["natural"].request().messages] == ["system", "user"]  # zero-shot
+
+
+def test_examples_as_text_in_v1_and_custom_templates(tmp_path):
+    ex = tmp_path / "ex.jsonl"
+    ex.write_text('{"passage": "Owls hunt at night.", "query": "OWL-Q"}\n', encoding="utf-8")
+    (slot,) = build_task(GenerateConfig(task="queries", types="question-v1", examples=[str(ex)])).slots(DOC.doc_id, DOC)
+    msgs = slot.request().messages
+    assert len(msgs) == 2 and "Passage: Owls hunt at night.\nQuery: OWL-Q" in msgs[-1]["content"]
 
 
 def test_untyped_examples_file_serves_every_type(tmp_path):
     ex = tmp_path / "ex.jsonl"
     ex.write_text('{"passage": "P1.", "query": "ANY"}\n', encoding="utf-8")
     slots = build_task(GenerateConfig(task="queries", types="title,question", examples=[str(ex)])).slots(DOC.doc_id, DOC)
-    assert all("ANY" in s.values["examples"] for s in slots)
+    assert all(any("ANY" in m["content"] for m in s.request().messages) for s in slots)
 
 
 def test_bad_examples_specs(tmp_path):
@@ -287,7 +301,7 @@ def test_an_answer_copying_a_few_shot_example_is_rejected_as_duplicate():
     task = build_task(GenerateConfig(task="queries", types="question", seed=3))
     (slot,) = task.slots(DOC.doc_id, DOC)
     copied = slot.avoid[0]
-    assert copied in slot.values["examples"]
+    assert any(copied in m["content"] for m in slot.request().messages)
 
     class Copier(ScriptedBackend):
         def generate(self, requests, sampling):

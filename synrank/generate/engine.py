@@ -15,7 +15,7 @@ from typing import Any
 
 from synrank.generate.parsing import DuplicateFilter, ParseFailure, normalise, parse_answer, similar
 from synrank.generate.templates import Template
-from synrank.llm.base import LLMBackend, SamplingConfig
+from synrank.llm.base import ChatRequest, LLMBackend, SamplingConfig
 
 
 @dataclass
@@ -26,6 +26,10 @@ class Slot:
     values: dict[str, str]
     info: dict[str, Any] = field(default_factory=dict)
     avoid: tuple[str, ...] = ()  # texts the answer must not repeat (the few-shot examples' answers shown)
+    shots: tuple[tuple[str, str], ...] = ()  # (passage, answer) few-shot pairs sent as earlier chat turns
+
+    def request(self, seed: int = 0) -> ChatRequest:
+        return self.template.render(self.values, seed=seed, shots=self.shots)
 
 
 @dataclass
@@ -81,7 +85,7 @@ class SlotEngine:
                 break
             if attempt:
                 self.stats.retried += len(pending)
-            requests = [s.template.render(s.values, seed=attempt_seed(self.sampling.seed, s.slot_id, attempt)) for s in pending]
+            requests = [s.request(seed=attempt_seed(self.sampling.seed, s.slot_id, attempt)) for s in pending]
             completions = self.backend.generate(requests, self.sampling)
             self.stats.prompts += len(requests)
             failed = []

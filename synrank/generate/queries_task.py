@@ -72,13 +72,16 @@ class QueriesTask:
             for index in range(self.per_doc):
                 qid = self.query_id(doc_id, qtype, index)
                 chosen = sample_examples(pools[qtype], qtype, self.num_examples, qid, self.seed)
+                turns = template.examples_as_turns
                 values = {
                     "passage": passage,
                     "title": doc.title,
                     "type": qtype,
-                    "examples": format_examples(chosen, label=template.label),
+                    "examples": "" if turns else format_examples(chosen, label=template.label),
                 }
-                out.append(Slot(doc_id, qid, template, values, {"type": qtype, "index": index}, tuple(e.query for e in chosen)))
+                shots = tuple((e.passage, e.query) for e in chosen) if turns else ()
+                avoid = tuple(e.query for e in chosen)
+                out.append(Slot(doc_id, qid, template, values, {"type": qtype, "index": index}, avoid, shots))
         return out
 
     def records(self, doc_id: str, doc: Document, results: list[SlotResult], meta: dict[str, Any]) -> list[dict[str, Any]]:

@@ -130,8 +130,8 @@ def template_digest(task: GenerationTask) -> dict[str, str]:
     out = {}
     for name, t in task.templates().items():
         text = f"{t.system}\n{t.user}\n{t.prefix}\n{t.output}"
-        if t.max_chars or t.label != "Query":  # added later: left out when unset so older outputs still resume
-            text += f"\n{t.max_chars}\n{t.label}"
+        if t.max_chars or t.label != "Query" or t.examples_as_turns:  # added later: left out when unset
+            text += f"\n{t.max_chars}\n{t.label}\n{t.examples_as_turns}"
         out[name] = hashlib.sha256(text.encode()).hexdigest()[:16]
     return out
 
@@ -183,7 +183,7 @@ def preview(cfg: GenerateConfig) -> list[tuple[Any, ChatRequest]]:
     counts tokens with the whitespace approximation)."""
     task = build_task(cfg)
     key, payload = next(iter(_Inputs(task, _source(cfg), 1)))
-    return [(slot, slot.template.render(slot.values)) for slot in task.slots(key, payload)]
+    return [(slot, slot.request()) for slot in task.slots(key, payload)]
 
 
 def merge(inputs: list[str | Path], out: Path | None) -> int:
