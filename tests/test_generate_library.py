@@ -263,7 +263,7 @@ def test_run_returns_counts_and_writes_reject_categories(scripted, tmp_path):
     assert all(s == _schema("query") for s in holder["backend"].schemas)
     manifest = json.loads((tmp_path / "q.jsonl.manifest.json").read_text())
     assert manifest["stats"]["reject_reasons"] == res.reject_reasons
-    assert manifest["config"]["max_passage_tokens"] == 512 and manifest["passage_tokens"].startswith("whitespace")
+    assert manifest["config"]["max_passage_tokens"] == 256 and manifest["passage_tokens"].startswith("whitespace")
 
 
 def test_too_short_is_its_own_category():

@@ -47,7 +47,7 @@ class GenerateConfig:
     )
     num_examples: int = setting(3, help="Few-shot examples shown per prompt (0 = none).")
     max_passage_tokens: int = setting(
-        512,
+        256,
         help="Query prompts: cut the passage to this many tokens (the generator's tokenizer when the backend has one, "
         "else about 0.75 words per token); 0 = no token cap (passages are always cut to 2048 characters).",
     )
