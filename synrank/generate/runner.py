@@ -189,11 +189,17 @@ def preview(cfg: GenerateConfig) -> list[tuple[Any, ChatRequest]]:
 def merge(inputs: list[str | Path], out: Path | None) -> int:
     """Join shard outputs (refusing duplicate records) into ``out`` (stdout when None); returns the count."""
     from synrank.formats.io import write_jsonl
+    from synrank.formats.manifest import make_manifest
+    from synrank.formats.outputs import guarded_output
     from synrank.generate.merge import iter_merged
 
     if not inputs:
         raise ConfigError("merge needs the shard files to join")
-    return write_jsonl(iter_merged(inputs), out)
+    # Written whole through a temporary file: a duplicate found halfway leaves no half-merged output.
+    with guarded_output(out, inputs=inputs, kind="file") as target:
+        n = write_jsonl(iter_merged(inputs), target.path)
+        target.manifest = make_manifest("generate-merge", config={"inputs": [str(p) for p in inputs]})
+    return n
 
 
 @contextlib.contextmanager
