@@ -53,7 +53,7 @@ def main() -> int:
 
     import torch
 
-    from synrank.cli.generate_run import GenerateOptions, build_task
+    from synrank.generate import GenerateConfig, build_task
     from synrank.formats.queries import read_queries
     from synrank.llm.hf_backend import TransformersBackend, render_prompt
     from synrank.llm.hf_loading import resolve_model_source
@@ -62,7 +62,7 @@ def main() -> int:
     queries = list(read_queries(DL19).items())[: args.queries]
     qfile = Path(tempfile.mkdtemp()) / "queries.tsv"
     qfile.write_text("".join(f"{q}\t{t}\n" for q, t in queries), encoding="utf-8")
-    task = build_task(GenerateOptions(task="docs", levels=args.levels))
+    task = build_task(GenerateConfig(task="docs", levels=args.levels))
     requests = [s.template.render(s.values) for q, t in queries for s in task.slots(q, t)]
 
     backend = TransformersBackend(resolve_model_source("smollm2"), device="cpu", dtype="auto")

@@ -93,7 +93,7 @@ def test_resume_refuses_different_options(cli, tiny_llama, queries_tsv, text_doc
     assert _gen(cli, tiny_llama, "--template", text_docs_template, "--levels", "2", "--limit", "1", queries_tsv, "--out", out).code == 0
     r = _gen(cli, tiny_llama, "--template", text_docs_template, "--levels", "3", "--limit", "1", queries_tsv, "--out", out)
     assert r.code == 2
-    assert "made with different options (levels" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "made with different settings (level_definitions, levels)" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = _gen(cli, tiny_llama, "--template", text_docs_template, "--levels", "3", "--limit", "1", queries_tsv, "--out", out, "--overwrite")
     assert r.code == 0 and read_jsonl(out)[0]["meta"]["levels"] == 3
 
@@ -208,8 +208,8 @@ def test_server_unreachable(cli, queries_tsv, tmp_path, monkeypatch):
 
 
 def test_bad_options(cli, queries_tsv):
-    _one_error_line(cli("generate", "--levels", "1", queries_tsv), "--levels must be between 2 and 10")
-    _one_error_line(cli("generate", "--shard", "3/3", queries_tsv), "--shard 3/3")
+    _one_error_line(cli("generate", "--levels", "1", queries_tsv), "--levels: must be between 2 and 10")
+    _one_error_line(cli("generate", "--shard", "3/3", queries_tsv), "--shard: 3/3")
     _one_error_line(cli("generate", "--task", "poems", queries_tsv), "unknown task 'poems'")
     _one_error_line(cli("generate", "--backend", "openai", queries_tsv), "needs --base-url")
     _one_error_line(cli("generate"), "missing input")

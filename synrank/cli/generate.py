@@ -1,4 +1,8 @@
-"""`synrank generate`: graded synthetic documents (SyCL) or diverse synthetic queries with an LLM."""
+"""`synrank generate`: graded synthetic documents (SyCL) or diverse synthetic queries with an LLM.
+
+The command only parses options, calls :func:`synrank.generate.run` and prints; the settings' defaults,
+help and validation live in :class:`synrank.generate.config.GenerateConfig`.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,14 @@ from typing import Annotated
 
 import typer
 
-from synrank.cli.common import DeviceOpt, DtypeOpt, SeedOpt, ThreadsOpt, TrustOpt
+from synrank.cli.common import info
+from synrank.cli.options import default_of, opt, uses_config
+from synrank.generate.config import GenerateConfig as C
+
 
 def register(app: typer.Typer) -> None:
     @app.command("generate")
+    @uses_config(C)
     def generate_cmd(
         inputs: Annotated[
             list[str] | None,
@@ -20,101 +28,55 @@ def register(app: typer.Typer) -> None:
                 show_default=False,
             ),
         ] = None,
-        task: Annotated[str, typer.Option("--task", help="docs: graded passages per query (SyCL); queries: synthetic queries per passage.")] = "docs",
-        levels: Annotated[int, typer.Option("--levels", help="Relevance levels per query (levels-1 .. 0); 4 follows the TREC DL scale.")] = 4,
-        docs_per_level: Annotated[int, typer.Option("--docs-per-level", help="Passages generated per level and query.")] = 1,
-        level_definitions: Annotated[
-            Path | None,
-            typer.Option("--level-definitions", help="File overriding what each level means: JSON {\"3\": \"...\"} or LEVEL<TAB>text lines."),
-        ] = None,
-        types: Annotated[
-            str, typer.Option("--types", help="Query types for --task queries, comma-separated (add your own with --template TYPE=FILE).")
-        ] = "question,claim,keywords,title,search",
-        per_doc: Annotated[int, typer.Option("--per-doc", help="Queries per type and passage (--task queries).")] = 1,
-        examples: Annotated[
-            Path | None,
-            typer.Option("--examples", help="Few-shot examples, JSONL {\"passage\", \"query\", optional \"type\"}, sampled per prompt."),
-        ] = None,
-        num_examples: Annotated[int, typer.Option("--num-examples", help="Few-shot examples shown per prompt (with --examples).")] = 3,
-        template: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--template",
-                help="Prompt template file replacing the packaged one; for --task queries use TYPE=FILE (repeatable).",
-                show_default=False,
-            ),
-        ] = None,
+        task: Annotated[str, opt(C, "task")] = default_of(C, "task"),
+        levels: Annotated[int, opt(C, "levels")] = default_of(C, "levels"),
+        docs_per_level: Annotated[int, opt(C, "docs_per_level")] = default_of(C, "docs_per_level"),
+        level_definitions: Annotated[Path | None, opt(C, "level_definitions")] = default_of(C, "level_definitions"),
+        types: Annotated[str, opt(C, "types")] = default_of(C, "types"),
+        per_doc: Annotated[int, opt(C, "per_doc")] = default_of(C, "per_doc"),
+        examples: Annotated[list[str] | None, opt(C, "examples", show_default=False)] = default_of(C, "examples"),
+        num_examples: Annotated[int, opt(C, "num_examples")] = default_of(C, "num_examples"),
+        max_passage_tokens: Annotated[int, opt(C, "max_passage_tokens")] = default_of(C, "max_passage_tokens"),
+        template: Annotated[list[str] | None, opt(C, "template", show_default=False)] = default_of(C, "template"),
         list_templates: Annotated[bool, typer.Option("--list-templates", help="List the packaged templates and exit.")] = False,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the prompts of the first input and exit (no model is loaded).")] = False,
-        model: Annotated[
-            str, typer.Option("--model", "-m", help="LLM: alias (smollm2), local folder, .gguf file, hub id, or the served model name (openai).")
-        ] = "smollm2",
-        backend: Annotated[
-            str, typer.Option("--backend", help="auto (vllm if installed and a GPU is visible, else transformers), transformers, vllm, openai.")
-        ] = "auto",
-        temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature; 0 = greedy.")] = 0.7,
-        top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling probability mass.")] = 0.95,
-        max_new_tokens: Annotated[
-            int, typer.Option("--max-new-tokens", help="Token limit per answer; 0 = per task (docs 200, queries 64).")
-        ] = 0,
-        max_retries: Annotated[
-            int, typer.Option("--max-retries", help="Re-asks (new seed) for an unparseable, empty or duplicate answer before rejecting it.")
-        ] = 2,
-        dedup_threshold: Annotated[
-            float,
-            typer.Option("--dedup-threshold", help="Similarity (difflib ratio on normalised text) at which two texts of one input are duplicates; 1 = exact only."),
-        ] = 0.9,
-        min_words: Annotated[
-            int, typer.Option("--min-words", help="Shorter answers are rejected (and retried); -1 = per task (docs 10, queries 1).")
-        ] = -1,
-        out: Annotated[
-            Path | None, typer.Option("--out", "-o", help="Output JSONL, appended record by record; re-running resumes. Default: stdout.")
-        ] = None,
-        rejects: Annotated[
-            Path | None, typer.Option("--rejects", help="Where rejected answers go (raw text + reasons). Default: <out>.rejects.jsonl.")
-        ] = None,
-        overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over: delete an existing --out (and its rejects) instead of resuming.")] = False,
-        shard: Annotated[
-            str | None, typer.Option("--shard", help="Process only shard I of N (I/N, I from 0), a deterministic split by input id.")
-        ] = None,
-        merge: Annotated[bool, typer.Option("--merge", help="Join the shard outputs given as inputs (checks duplicates) and exit.")] = False,
-        limit: Annotated[int, typer.Option("--limit", help="Use only the first N inputs (0 = all).")] = 0,
-        chunk_size: Annotated[
-            int, typer.Option("--chunk-size", help="Prompts sent to the backend together (resume granularity); 0 = per backend.")
-        ] = 0,
-        batch_size: Annotated[int, typer.Option("--batch-size", help="transformers: most prompts in one generate call.")] = 64,
-        batch_tokens: Annotated[
-            int, typer.Option("--batch-tokens", help="transformers: token budget per call, batch x (prompt + max new tokens).")
-        ] = 65536,
-        tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", help="vllm: GPUs one model is split over.")] = 1,
-        data_parallel_size: Annotated[
-            int, typer.Option("--data-parallel-size", help="vllm: model replicas (each on tensor-parallel-size GPUs) sharing the work.")
-        ] = 1,
-        gpu_memory_utilization: Annotated[float, typer.Option("--gpu-memory-utilization", help="vllm: fraction of GPU memory to use.")] = 0.9,
-        max_model_len: Annotated[int, typer.Option("--max-model-len", help="vllm: context length; 0 = the model's.")] = 0,
-        base_url: Annotated[
-            str | None, typer.Option("--base-url", help="openai: server URL ending in /v1, e.g. http://127.0.0.1:8000/v1.")
-        ] = None,
-        api_key_env: Annotated[
-            str, typer.Option("--api-key-env", help="openai: name of the environment variable holding the API key (never logged).")
-        ] = "OPENAI_API_KEY",
-        concurrency: Annotated[int, typer.Option("--concurrency", help="openai: requests in flight.")] = 8,
-        http_retries: Annotated[
-            int, typer.Option("--http-retries", help="openai: attempts per request on 429/5xx/connection errors, with back-off.")
-        ] = 5,
-        prefill: Annotated[
-            bool,
-            typer.Option(
-                "--prefill",
-                help="openai: send the template's response prefix as an assistant turn to continue (llama.cpp server, vLLM); "
-                "small models then keep to the JSON format.",
-            ),
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Print the prompts of the first input and exit (no model is loaded).")
         ] = False,
-        device: DeviceOpt = "auto",
-        dtype: DtypeOpt = "auto",
-        threads: ThreadsOpt = 0,
-        seed: SeedOpt = 42,
-        trust_remote_code: TrustOpt = False,
+        model: Annotated[str, opt(C, "model", "--model", "-m")] = default_of(C, "model"),
+        backend: Annotated[str, opt(C, "backend")] = default_of(C, "backend"),
+        temperature: Annotated[float | None, opt(C, "temperature", show_default=False)] = default_of(C, "temperature"),
+        top_p: Annotated[float | None, opt(C, "top_p", show_default=False)] = default_of(C, "top_p"),
+        max_new_tokens: Annotated[int, opt(C, "max_new_tokens")] = default_of(C, "max_new_tokens"),
+        max_retries: Annotated[int, opt(C, "max_retries")] = default_of(C, "max_retries"),
+        dedup_threshold: Annotated[float, opt(C, "dedup_threshold")] = default_of(C, "dedup_threshold"),
+        min_words: Annotated[int, opt(C, "min_words")] = default_of(C, "min_words"),
+        out: Annotated[Path | None, opt(C, "out", "--out", "-o")] = default_of(C, "out"),
+        rejects: Annotated[Path | None, opt(C, "rejects")] = default_of(C, "rejects"),
+        overwrite: Annotated[bool, opt(C, "overwrite")] = default_of(C, "overwrite"),
+        shard: Annotated[str | None, opt(C, "shard")] = default_of(C, "shard"),
+        merge: Annotated[
+            bool, typer.Option("--merge", help="Join the shard outputs given as inputs (checks duplicates) and exit.")
+        ] = False,
+        limit: Annotated[int, opt(C, "limit")] = default_of(C, "limit"),
+        chunk_size: Annotated[int, opt(C, "chunk_size")] = default_of(C, "chunk_size"),
+        batch_size: Annotated[int, opt(C, "batch_size")] = default_of(C, "batch_size"),
+        batch_tokens: Annotated[int, opt(C, "batch_tokens")] = default_of(C, "batch_tokens"),
+        tensor_parallel_size: Annotated[int, opt(C, "tensor_parallel_size")] = default_of(C, "tensor_parallel_size"),
+        data_parallel_size: Annotated[int, opt(C, "data_parallel_size")] = default_of(C, "data_parallel_size"),
+        gpu_memory_utilization: Annotated[float, opt(C, "gpu_memory_utilization")] = default_of(C, "gpu_memory_utilization"),
+        max_model_len: Annotated[int, opt(C, "max_model_len")] = default_of(C, "max_model_len"),
+        base_url: Annotated[str | None, opt(C, "base_url")] = default_of(C, "base_url"),
+        api_key_env: Annotated[str, opt(C, "api_key_env")] = default_of(C, "api_key_env"),
+        concurrency: Annotated[int, opt(C, "concurrency")] = default_of(C, "concurrency"),
+        http_retries: Annotated[int, opt(C, "http_retries")] = default_of(C, "http_retries"),
+        prefill: Annotated[bool, opt(C, "prefill")] = default_of(C, "prefill"),
+        slots: Annotated[int, opt(C, "slots")] = default_of(C, "slots"),
+        ctx_size: Annotated[int, opt(C, "ctx_size")] = default_of(C, "ctx_size"),
+        device: Annotated[str, opt(C, "device")] = default_of(C, "device"),
+        dtype: Annotated[str, opt(C, "dtype")] = default_of(C, "dtype"),
+        threads: Annotated[int, opt(C, "threads")] = default_of(C, "threads"),
+        seed: Annotated[int, opt(C, "seed")] = default_of(C, "seed"),
+        trust_remote_code: Annotated[bool, opt(C, "trust_remote_code")] = default_of(C, "trust_remote_code"),
     ) -> None:
         """Generate graded synthetic documents (SyCL) or synthetic queries with an LLM.
 
@@ -123,13 +85,36 @@ def register(app: typer.Typer) -> None:
         passage, queries of the requested types, one record per query {query_id, text, type, source_doc_id}.
         Long runs: --out appends record by record and resumes; --shard I/N splits a job across machines.
         """
-        from synrank.cli.generate_run import GenerateOptions, run_generate, run_list_templates, run_merge
+        from synrank.config import from_mapping
+        from synrank.errors import ConfigError
+        from synrank.generate import runner
+        from synrank.generate.templates import list_templates as packaged_templates
 
         if list_templates:
-            run_list_templates()
+            for t in packaged_templates():
+                kind = f"{t.task}" + (f" ({t.query_type})" if t.query_type else "")
+                typer.echo(f"{t.name:<20} {kind:<20} {t.description}")
             return
         if merge:
-            run_merge(inputs or [], out)
+            n = runner.merge(list(inputs or []), out)
+            info(f"merged {n} records from {len(inputs or [])} files" + (f" into {out}" if out else ""))
             return
-        opts = GenerateOptions(**{k: v for k, v in locals().items() if k in GenerateOptions.__dataclass_fields__})
-        run_generate(opts)
+        if inputs and len(inputs) > 1:
+            raise ConfigError("give one input file (several files are only for --merge)")
+        cfg = from_mapping(C, locals(), input=inputs[0] if inputs else None)
+        if dry_run:
+            for slot, req in runner.preview(cfg):
+                typer.echo(f"===== {slot.slot_id} (template {slot.template.source}, output {slot.template.output})")
+                for m in req.messages:
+                    typer.echo(f"--- {m['role']}\n{m['content']}")
+                if req.prefix:
+                    typer.echo(f"--- assistant (response prefix)\n{req.prefix}")
+            return
+        result = runner.run(cfg, info=info)
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(result.reject_reasons.items()))
+        info(
+            f"generated {result.accepted} {result.output_noun}, "
+            f"rejected {result.rejected} after {cfg.max_retries} retries"
+            + (f" ({reasons}; see {result.rejects})" if result.rejects and result.rejected else "")
+            + f"; {result.completion_tokens} tokens in {result.generate_seconds:.1f}s ({result.tokens_per_second:.1f} tokens/s)"
+        )

@@ -9,6 +9,7 @@ One output record per query::
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,35 @@ class DocsTask:
     definitions: dict[int, str]
 
     name = "docs"
+    input_noun = "queries"
+    output_noun = "passages"
+    default_max_new_tokens = 200
+    default_min_words = 10
+    default_temperature = 0.7
+    default_top_p = 0.95
+
+    def iter_inputs(self, source: str) -> Iterator[tuple[str, str]]:
+        from synrank.formats.queries import read_queries
+
+        yield from read_queries(source).items()
+
+    def done_key(self, unit: str, slot_id: str) -> str:
+        return unit  # one record per query: a query is done or not
+
+    def templates(self) -> dict[str, Template]:
+        return {"docs": self.template}
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"levels": self.levels, "docs_per_level": self.docs_per_level, "level_definitions": self.definitions}
+
+    def with_tokenizer(self, tokenizer: Any) -> DocsTask:
+        return self  # the prompt holds only the query: nothing to cut
+
+    def manifest_info(self) -> dict[str, Any]:
+        return {}
+
+    def record_meta(self) -> dict[str, Any]:
+        return {"template": self.template.name, "levels": self.levels}
 
     def doc_id(self, query_id: str, level: int, index: int) -> str:
         return f"{query_id}-L{level}-{index}"
@@ -45,19 +75,19 @@ class DocsTask:
                 out.append(Slot(query_id, self.doc_id(query_id, level, index), self.template, values, {"level": level, "index": index}))
         return out
 
-    def record(self, query_id: str, query: str, results: list[SlotResult], meta: dict[str, Any]) -> dict[str, Any] | None:
-        """The query's record, or None when every passage was rejected (nothing to train on)."""
+    def records(self, query_id: str, query: str, results: list[SlotResult], meta: dict[str, Any]) -> list[dict[str, Any]]:
+        """The query's record, or none when every passage was rejected (nothing to train on)."""
         docs = [
             {"doc_id": r.slot.slot_id, "level": r.slot.info["level"], "text": r.text}
             for r in results
             if r.text is not None
         ]
         if not docs:
-            return None
+            return []
         rejected = sum(1 for r in results if r.text is None)
-        return {
+        return [{
             "query_id": query_id,
             "query": query,
             "documents": docs,
             "meta": {**meta, "rejected": rejected, "attempts": sum(r.attempts for r in results)},
-        }
+        }]

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from synrank.generate.parsing import DuplicateFilter, ParseFailure, parse_answer
+from synrank.generate.parsing import DuplicateFilter, ParseFailure, normalise, parse_answer, similar
 from synrank.generate.templates import Template
-from synrank.llm.base import LLMBackend, SamplingConfig
+from synrank.llm.base import ChatRequest, LLMBackend, SamplingConfig
 
 
 @dataclass
@@ -25,6 +25,11 @@ class Slot:
     template: Template
     values: dict[str, str]
     info: dict[str, Any] = field(default_factory=dict)
+    avoid: tuple[str, ...] = ()  # texts the answer must not repeat (the few-shot examples' answers shown)
+    shots: tuple[tuple[str, str], ...] = ()  # (passage, answer) few-shot pairs sent as earlier chat turns
+
+    def request(self, seed: int = 0) -> ChatRequest:
+        return self.template.render(self.values, seed=seed, shots=self.shots)
 
 
 @dataclass
@@ -34,6 +39,7 @@ class SlotResult:
     reasons: list[str]  # one per failed attempt
     raw: str  # last raw answer (prefix + completion)
     attempts: int
+    kinds: list[str] = field(default_factory=list)  # category of each failed attempt (parsing.REJECT_KINDS)
 
 
 @dataclass
@@ -79,7 +85,7 @@ class SlotEngine:
                 break
             if attempt:
                 self.stats.retried += len(pending)
-            requests = [s.template.render(s.values, seed=attempt_seed(self.sampling.seed, s.slot_id, attempt)) for s in pending]
+            requests = [s.request(seed=attempt_seed(self.sampling.seed, s.slot_id, attempt)) for s in pending]
             completions = self.backend.generate(requests, self.sampling)
             self.stats.prompts += len(requests)
             failed = []
@@ -93,14 +99,21 @@ class SlotEngine:
                 try:
                     text = parse_answer(slot.template.output, raw, truncated=comp.finish_reason == "length")
                     if len(text.split()) < self.min_words:
-                        raise ParseFailure(f"too short ({len(text.split())} words, --min-words {self.min_words})")
+                        raise ParseFailure(f"too short ({len(text.split())} words, --min-words {self.min_words})", "too_short")
                 except ParseFailure as exc:
                     res.reasons.append(exc.reason)
+                    res.kinds.append(exc.kind)
+                    failed.append(slot)
+                    continue
+                if any(similar(normalise(text), normalise(a), self.dedup.threshold) for a in slot.avoid):
+                    res.reasons.append("copies a few-shot example's answer")
+                    res.kinds.append("duplicate")
                     failed.append(slot)
                     continue
                 dup_of = self.dedup.check(slot.unit, text)
                 if dup_of is not None:
                     res.reasons.append(f"duplicate of {dup_of}")
+                    res.kinds.append("duplicate")
                     failed.append(slot)
                     continue
                 self.dedup.add(slot.unit, slot.slot_id, text)

@@ -29,7 +29,7 @@ IRRELEVANT = "irrelevant: the passage has nothing to do with the query"
 def default_definitions(levels: int) -> dict[int, str]:
     """Definitions for levels ``levels-1 .. 0``."""
     if levels < 2 or levels > MAX_LEVELS:
-        raise ConfigError(f"--levels must be between 2 and {MAX_LEVELS}, got {levels}")
+        raise ConfigError(f"must be between 2 and {MAX_LEVELS}, got {levels}", setting="levels")
     if levels == 2:
         return {1: "relevant: the passage answers the query", 0: IRRELEVANT}
     if levels == 3:
@@ -77,7 +77,7 @@ def read_definitions(path: str | Path, levels: int) -> dict[int, str]:
         except ValueError:
             raise InputError(f"level {k!r} is not an integer", path=p, line=lineno) from None
         if not 0 <= level < levels:
-            raise InputError(f"level {level} is outside 0..{levels - 1} (--levels {levels})", path=p, line=lineno)
+            raise InputError(f"level {level} is outside 0..{levels - 1} (levels = {levels})", path=p, line=lineno)
         if not isinstance(v, str) or not v.strip():
             raise InputError(f"level {level} has an empty definition", path=p, line=lineno)
         defs[level] = v.strip()

@@ -18,12 +18,19 @@ _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*|\s*```\s*$")
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
 
-class ParseFailure(ValueError):
-    """The model's answer could not be used; ``reason`` is a short description."""
+# Why an answer was not used, as a category (the rejects file's ``reason``). "parse" and "truncated" are
+# format failures (rare with constrained decoding); the others are content checks on a well-formed answer.
+REJECT_KINDS = ("parse", "truncated", "empty", "too_short", "duplicate")
 
-    def __init__(self, reason: str) -> None:
+
+class ParseFailure(ValueError):
+    """The model's answer could not be used; ``reason`` is a short description, ``kind`` its category
+    (one of :data:`REJECT_KINDS`)."""
+
+    def __init__(self, reason: str, kind: str = "parse") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
 
 
 def clean_text(text: str) -> str:
@@ -48,16 +55,16 @@ def parse_answer(output: str, raw: str, *, truncated: bool = False) -> str:
     if output == "text":
         text = clean_text(raw)
         if truncated and not text:
-            raise ParseFailure("empty output (token limit reached)")
+            raise ParseFailure("empty output (token limit reached)", "empty")
         if not text:
-            raise ParseFailure("empty output")
+            raise ParseFailure("empty output", "empty")
         return text
     key = output.split(":", 1)[1]
     body = _FENCE.sub("", raw.strip())
     obj = _first_json_object(body)
     if obj is None:
         if truncated:
-            raise ParseFailure("answer cut off by --max-new-tokens before the JSON object was complete")
+            raise ParseFailure("answer cut off by the max_new_tokens limit before the JSON object was complete", "truncated")
         if "{" not in body:
             raise ParseFailure("no JSON object in the answer")
         raise ParseFailure("bad JSON in the answer")
@@ -66,13 +73,23 @@ def parse_answer(output: str, raw: str, *, truncated: bool = False) -> str:
         raise ParseFailure(f"JSON object has no string field {key!r}")
     text = clean_text(value)
     if not text or text in {"...", "…"}:
-        raise ParseFailure("empty output")
+        raise ParseFailure("empty output", "empty")
     return text
 
 
 def normalise(text: str) -> str:
     """Case-, punctuation- and spacing-insensitive form used for duplicate checks."""
     return " ".join(_NON_WORD.sub(" ", text.lower()).split())
+
+
+def similar(norm_a: str, norm_b: str, threshold: float) -> bool:
+    """Equal normalised texts, or (``threshold < 1``) a difflib ratio of at least ``threshold``."""
+    if norm_a == norm_b:
+        return True
+    if threshold >= 1.0:
+        return False
+    sm = difflib.SequenceMatcher(None, norm_a, norm_b, autojunk=False)
+    return sm.real_quick_ratio() >= threshold and sm.quick_ratio() >= threshold and sm.ratio() >= threshold
 
 
 @dataclass
@@ -92,12 +109,8 @@ class DuplicateFilter:
         """Return the id of the kept text this one duplicates, or None."""
         norm = normalise(text)
         for kept_id, kept in self._kept.get(group, []):
-            if norm == kept:
+            if similar(norm, kept, self.threshold):
                 return kept_id
-            if self.threshold < 1.0:
-                sm = difflib.SequenceMatcher(None, norm, kept, autojunk=False)
-                if sm.real_quick_ratio() >= self.threshold and sm.quick_ratio() >= self.threshold and sm.ratio() >= self.threshold:
-                    return kept_id
         return None
 
     def add(self, group: str, item_id: str, text: str) -> None:

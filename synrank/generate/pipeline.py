@@ -11,11 +11,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from synrank.formats.corpus import Document
-from synrank.generate.docs_task import DocsTask
 from synrank.generate.engine import Slot, SlotEngine, SlotResult
-from synrank.generate.queries_task import QueriesTask
 from synrank.generate.shard import in_shard
+from synrank.generate.task import GenerationTask
 
 
 class RecordSink(Protocol):
@@ -26,44 +24,47 @@ class RecordSink(Protocol):
 class Unit:
     key: str
     slots: list[Slot]
-    payload: Any  # query text (docs task) or Document (queries task)
+    payload: Any  # what the task's iter_inputs gave: query text (docs task) or Document (queries task)
 
 
 def reject_record(task: str, res: SlotResult) -> dict[str, Any]:
+    """One line of the rejects file. ``reason`` is the category of the last failed attempt (see
+    ``parsing.REJECT_KINDS``), ``kinds`` the category of each attempt, ``reasons`` their descriptions."""
     return {
         "task": task,
         "unit": res.slot.unit,
         "slot": res.slot.slot_id,
         **res.slot.info,
+        "reason": res.kinds[-1] if res.kinds else "parse",
+        "kinds": res.kinds,
         "reasons": res.reasons,
         "attempts": res.attempts,
         "raw": res.raw,
     }
 
 
-def docs_units(queries: Iterable[tuple[str, str]], task: DocsTask, shard: tuple[int, int], done: set[str]) -> Iterator[Unit]:
-    for qid, text in queries:
-        if in_shard(qid, shard) and qid not in done:
-            yield Unit(qid, task.slots(qid, text), text)
-
-
-def queries_units(
-    docs: Iterable[Document],
-    task: QueriesTask,
+def units(
+    inputs: Iterable[tuple[str, Any]],
+    task: GenerationTask,
     shard: tuple[int, int],
     done: set[str],
     on_skip: Callable[[], None] | None = None,
 ) -> Iterator[Unit]:
-    """Resume is per query: a document half-done before a kill gets only its missing queries.
-    ``on_skip`` is called for each document of the shard that is already complete (progress)."""
-    for doc in docs:
-        if not in_shard(doc.doc_id, shard):
+    """The inputs of ``shard`` with the slots still to do; slots whose ``task.done_key`` is in ``done`` are
+    left out (a whole query for the docs task, single queries for the queries task). ``on_skip`` is
+    called for each input of the shard that is already complete (progress)."""
+    for key, payload in inputs:
+        if not in_shard(key, shard):
             continue
-        slots = [s for s in task.slots(doc) if s.slot_id not in done]
+        slots = [s for s in task.slots(key, payload) if task.done_key(s.unit, s.slot_id) not in done]
         if slots:
-            yield Unit(doc.doc_id, slots, doc)
+            yield Unit(key, slots, payload)
         elif on_skip is not None:
             on_skip()
+
+
+def docs_units(queries: Iterable[tuple[str, str]], task: GenerationTask, shard: tuple[int, int], done: set[str]) -> Iterator[Unit]:
+    return units(queries, task, shard, done)
 
 
 def _chunks(units: Iterable[Unit], chunk_prompts: int) -> Iterator[list[Unit]]:
@@ -80,7 +81,7 @@ def _chunks(units: Iterable[Unit], chunk_prompts: int) -> Iterator[list[Unit]]:
 
 
 def run_units(
-    task: DocsTask | QueriesTask,
+    task: GenerationTask,
     units: Iterable[Unit],
     engine: SlotEngine,
     out: RecordSink,
@@ -99,13 +100,8 @@ def run_units(
         for unit in chunk:
             unit_results = by_unit.get(unit.key, [])
             # Output first, rejects after: a kill in between loses only diagnostics, never data.
-            if isinstance(task, DocsTask):
-                record = task.record(unit.key, unit.payload, unit_results, meta)
-                if record is not None:
-                    out.write(record)
-            else:
-                for record in task.records(unit_results):
-                    out.write(record)
+            for record in task.records(unit.key, unit.payload, unit_results, meta):
+                out.write(record)
             if rejects is not None:
                 for res in unit_results:
                     if res.text is None:

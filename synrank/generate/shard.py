@@ -19,10 +19,10 @@ def parse_shard(spec: str | None) -> tuple[int, int]:
         return 0, 1
     m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", spec)
     if not m:
-        raise ConfigError(f"--shard must look like I/N, e.g. 0/4 (got {spec!r})")
+        raise ConfigError(f"must look like I/N, e.g. 0/4 (got {spec!r})", setting="shard")
     i, n = int(m.group(1)), int(m.group(2))
     if n < 1 or not 0 <= i < n:
-        raise ConfigError(f"--shard {spec}: need N >= 1 and 0 <= I < N (shards are numbered from 0)")
+        raise ConfigError(f"{spec}: need N >= 1 and 0 <= I < N (shards are numbered from 0)", setting="shard")
     return i, n
 
 

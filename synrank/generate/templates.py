@@ -6,6 +6,9 @@ A template file is plain text::
     # task: docs | queries
     # type: question            (queries templates: the query type they produce)
     # output: json:passage      (parse a JSON object and take this key) | text (take the answer as is)
+    # max_chars: 300            (optional: longest answer accepted by a constrained backend)
+    # label: Claim              (optional: how few-shot examples name the answer; default Query)
+    # examples: turns           (optional: few-shot examples as earlier chat turns instead of {{examples}} text)
     ### system
     ...
     ### user
@@ -16,14 +19,20 @@ A template file is plain text::
 Placeholders are ``{{name}}`` (so JSON braces need no escaping); unknown names are an error naming
 the file and line. The ``### assistant`` section is a response prefix the model continues, which keeps
 even tiny models inside the asked structure (backends that cannot prefill drop it).
+
+A ``json:KEY`` output is also a JSON schema (:attr:`Template.json_schema`) sent with every request, so a
+backend that can constrain decoding (llama.cpp, vLLM, an OpenAI-compatible server) only produces
+``{"KEY": "<non-empty string>"}`` and parse failures become rare.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from synrank.errors import InputError
 from synrank.llm.base import ChatRequest
@@ -48,20 +57,49 @@ class Template:
     prefix: str
     source: str  # file path or "packaged:NAME"
     query_type: str | None = None
+    max_chars: int | None = None
+    label: str = "Query"
+    examples_as_turns: bool = False
 
     @property
     def json_key(self) -> str | None:
         return self.output.split(":", 1)[1] if self.output.startswith("json:") else None
 
-    def render(self, values: dict[str, str], seed: int = 0) -> ChatRequest:
-        def fill(text: str) -> str:
-            return PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), "")), text)
+    @property
+    def json_schema(self) -> dict[str, Any] | None:
+        """The schema of a ``json:KEY`` answer: one object, one non-empty string field, nothing else."""
+        key = self.json_key
+        if key is None:
+            return None
+        prop: dict[str, Any] = {"type": "string", "minLength": 1}
+        if self.max_chars:
+            prop["maxLength"] = self.max_chars
+        return {"type": "object", "properties": {key: prop}, "required": [key], "additionalProperties": False}
+
+    def answer_text(self, answer: str) -> str:
+        """What a model's complete answer ``answer`` looks like in this template's output format."""
+        key = self.json_key
+        return json.dumps({key: answer}, ensure_ascii=False) if key is not None else answer
+
+    def render(self, values: dict[str, str], seed: int = 0, shots: tuple[tuple[str, str], ...] = ()) -> ChatRequest:
+        """The chat for ``values``. ``shots`` (``(passage, answer)`` pairs) become earlier user/assistant
+        turns, each the same user prompt for the example's passage answered in the output format: the
+        clearest few-shot layout for small chat models, which otherwise mix an example up with the target."""
+
+        def fill(text: str, vals: dict[str, str]) -> str:
+            return PLACEHOLDER.sub(lambda m: str(vals.get(m.group(1), "")), text)
 
         messages = []
         if self.system.strip():
-            messages.append({"role": "system", "content": fill(self.system).strip()})
-        messages.append({"role": "user", "content": fill(self.user).strip()})
-        return ChatRequest(messages=tuple(messages), prefix=fill(self.prefix), seed=seed, stop=self.stop_strings())
+            messages.append({"role": "system", "content": fill(self.system, values).strip()})
+        for passage, answer in shots:
+            shot_values = {**values, "passage": passage, "title": "", "examples": ""}
+            messages.append({"role": "user", "content": fill(self.user, shot_values).strip()})
+            messages.append({"role": "assistant", "content": self.answer_text(answer)})
+        messages.append({"role": "user", "content": fill(self.user, values).strip()})
+        return ChatRequest(
+            messages=tuple(messages), prefix=fill(self.prefix, values), seed=seed, stop=self.stop_strings(), json_schema=self.json_schema
+        )
 
     def stop_strings(self) -> tuple[str, ...]:
         """``('"}',)`` when the prefix opens the JSON answer's only string value (``{"passage": "``): the answer
@@ -119,6 +157,9 @@ def parse_template(text: str, *, source: str, name: str, expected_task: str | No
                     line=lineno,
                 )
     prefix = "\n".join(sections.get("assistant", [])).strip("\n")
+    max_chars = headers.get("max_chars")
+    if max_chars is not None and not (max_chars.isdigit() and int(max_chars) > 0):
+        raise InputError(f"template header max_chars must be a positive integer, got {max_chars!r}", path=source)
     return Template(
         name=name,
         task=task,
@@ -129,7 +170,16 @@ def parse_template(text: str, *, source: str, name: str, expected_task: str | No
         prefix=prefix,
         source=source,
         query_type=headers.get("type") or None,
+        max_chars=int(max_chars) if max_chars else None,
+        label=headers.get("label") or "Query",
+        examples_as_turns=_examples_mode(headers.get("examples"), source),
     )
+
+
+def _examples_mode(value: str | None, source: str) -> bool:
+    if value not in (None, "", "text", "turns"):
+        raise InputError(f"template header examples must be 'text' or 'turns', got {value!r}", path=source)
+    return value == "turns"
 
 
 def _packaged_dir():

@@ -1,0 +1,433 @@
+"""The ``generate`` stage as a library call: :func:`run` (and :func:`preview`, :func:`merge`).
+
+``run`` resolves the templates into a task, reads (and validates) the inputs before any model is
+loaded, checks that an existing output was made with the same settings (then resumes it), opens the
+backend as a context manager (so the engine is closed on success, error and Ctrl-C alike), generates
+chunk by chunk, and writes the manifest with the run's statistics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from synrank.errors import ConfigError
+from synrank.generate.config import GenerateConfig, GenerateResult
+from synrank.generate.task import GenerationTask
+from synrank.llm.base import ChatRequest, SamplingConfig
+
+DEMO_NOTE = (
+    "note: the model defaults to the bundled SmolLM2-135M-Instruct, a tiny demo model whose texts are weak; "
+    "for real data use e.g. model Qwen/Qwen2.5-7B-Instruct with backend vllm (GPU) or backend openai with a base_url"
+)
+# Prompts per backend call when chunk_size is 0: a chunk is also what a kill can lose.
+DEFAULT_CHUNK = {"transformers": 64, "vllm": 4096, "openai": 64, "llamacpp": 64}
+
+Info = Callable[[str], None]
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+# --- task --------------------------------------------------------------------------------------
+
+
+def _template_overrides(cfg: GenerateConfig) -> dict[str | None, Path]:
+    out: dict[str | None, Path] = {}
+    for spec in map(str, cfg.template or []):
+        name, sep, path = spec.partition("=")
+        if sep and cfg.task == "queries":
+            out[name.strip()] = Path(path)
+        elif sep and not Path(spec).exists():
+            raise ConfigError(f"{spec}: TYPE=FILE is for task queries; task docs takes one FILE", setting="template")
+        else:
+            out[None] = Path(spec)
+    return out
+
+
+def _query_types(cfg: GenerateConfig) -> list[str]:
+    from synrank.generate.queries_task import PRESETS
+
+    types: list[str] = []
+    for name in (t.strip() for t in cfg.types.split(",")):
+        if name:
+            types.extend(PRESETS.get(name, (name,)))
+    if len(set(types)) != len(types):
+        raise ConfigError("lists a type twice", setting="types")
+    return types
+
+
+def _examples(cfg: GenerateConfig, types: list[str]):
+    from synrank.generate.examples import read_examples
+
+    out = []
+    for spec in map(str, cfg.examples or []):
+        name, sep, path = spec.partition("=")
+        if sep and not Path(spec).exists():
+            name = name.strip()
+            if name not in types:
+                raise ConfigError(f"{spec}: {name!r} is not one of the query types ({', '.join(types)})", setting="examples")
+            out.extend(read_examples(path, qtype=name))
+        else:
+            out.extend(read_examples(spec))
+    return tuple(out)
+
+
+def build_task(cfg: GenerateConfig) -> GenerationTask:
+    """The task ``cfg`` describes, with its templates, level definitions and examples loaded."""
+    from synrank.generate.docs_task import DocsTask
+    from synrank.generate.examples import packaged_examples
+    from synrank.generate.levels import default_definitions, read_definitions
+    from synrank.generate.passages import PassageCap
+    from synrank.generate.queries_task import QueriesTask
+    from synrank.generate.templates import load_packaged, load_template_file, packaged_names
+
+    overrides = _template_overrides(cfg)
+    if cfg.task == "docs":
+        definitions = default_definitions(cfg.levels)
+        if cfg.level_definitions is not None:
+            definitions = read_definitions(cfg.level_definitions, cfg.levels)
+        tpl = load_template_file(overrides[None], expected_task="docs") if None in overrides else load_packaged("docs")
+        return DocsTask(tpl, cfg.levels, cfg.docs_per_level, definitions)
+    types = _query_types(cfg)
+    bare = load_template_file(overrides[None], expected_task="queries") if None in overrides else None
+    bare_type = (bare.query_type or bare.name) if bare is not None else None
+    if bare_type is not None and bare_type not in types:
+        types.append(bare_type)  # a bare FILE defines the type named in its '# type:' header (or file name)
+    templates = {}
+    packaged = set(packaged_names())
+    for qtype in types:
+        if qtype in overrides:
+            templates[qtype] = load_template_file(overrides[qtype], expected_task="queries")
+        elif bare is not None and qtype == bare_type:
+            templates[qtype] = bare
+        elif f"queries-{qtype}" in packaged:
+            templates[qtype] = load_packaged(f"queries-{qtype}")
+        else:
+            known = ", ".join(sorted(n[len("queries-") :] for n in packaged if n.startswith("queries-")))
+            raise ConfigError(
+                f"unknown query type {qtype!r} (packaged: {known}; add your own with --template {qtype}=FILE)", setting="types"
+            )
+    return QueriesTask(
+        templates,
+        cfg.per_doc,
+        _examples(cfg, types),
+        cfg.num_examples,
+        cfg.seed,
+        default_examples=tuple(packaged_examples()),
+        passage_cap=PassageCap(cfg.max_passage_tokens),
+    )
+
+
+def template_digest(task: GenerationTask) -> dict[str, str]:
+    """A short hash per template (what resume compares, so edited prompts are not mixed into one output)."""
+    out = {}
+    for name, t in task.templates().items():
+        text = f"{t.system}\n{t.user}\n{t.prefix}\n{t.output}"
+        if t.max_chars or t.label != "Query" or t.examples_as_turns:  # added later: left out when unset
+            text += f"\n{t.max_chars}\n{t.label}\n{t.examples_as_turns}"
+        out[name] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return out
+
+
+def sampling_for(cfg: GenerateConfig, task: GenerationTask) -> SamplingConfig:
+    return SamplingConfig(
+        temperature=task.default_temperature if cfg.temperature is None else cfg.temperature,
+        top_p=task.default_top_p if cfg.top_p is None else cfg.top_p,
+        max_new_tokens=cfg.max_new_tokens or task.default_max_new_tokens,
+        seed=cfg.seed,
+    )
+
+
+# --- inputs --------------------------------------------------------------------------------------
+
+
+def _source(cfg: GenerateConfig) -> str:
+    if not cfg.input:
+        raise ConfigError(f"missing input: a {'queries' if cfg.task == 'docs' else 'corpus'} file (or '-' for stdin)")
+    return str(cfg.input)
+
+
+def _limited(it, limit: int) -> Iterator[Any]:
+    for i, x in enumerate(it):
+        if limit and i >= limit:
+            return
+        yield x
+
+
+class _Inputs:
+    """The task's inputs after ``limit``; stdin is read once and kept, files are re-read per pass."""
+
+    def __init__(self, task: GenerationTask, source: str, limit: int) -> None:
+        self.task, self.source, self.limit = task, source, limit
+        self._kept = list(self._read()) if source == "-" else None
+
+    def _read(self):
+        return _limited(self.task.iter_inputs(self.source), self.limit)
+
+    def __iter__(self):
+        return iter(self._kept) if self._kept is not None else self._read()
+
+
+# --- library entry points -------------------------------------------------------------------------
+
+
+def preview(cfg: GenerateConfig) -> list[tuple[Any, ChatRequest]]:
+    """The prompts of the first input as ``(slot, request)`` pairs; no model is loaded (so a passage cap
+    counts tokens with the whitespace approximation)."""
+    task = build_task(cfg)
+    key, payload = next(iter(_Inputs(task, _source(cfg), 1)))
+    return [(slot, slot.request()) for slot in task.slots(key, payload)]
+
+
+def merge(inputs: list[str | Path], out: Path | None) -> int:
+    """Join shard outputs (refusing duplicate records) into ``out`` (stdout when None); returns the count."""
+    from synrank.formats.io import write_jsonl
+    from synrank.formats.manifest import make_manifest
+    from synrank.formats.outputs import guarded_output
+    from synrank.generate.merge import iter_merged
+
+    if not inputs:
+        raise ConfigError("merge needs the shard files to join")
+    # Written whole through a temporary file: a duplicate found halfway leaves no half-merged output.
+    with guarded_output(out, inputs=inputs, kind="file") as target:
+        n = write_jsonl(iter_merged(inputs), target.path)
+        target.manifest = make_manifest("generate-merge", config={"inputs": [str(p) for p in inputs]})
+    return n
+
+
+@contextlib.contextmanager
+def _opened(backend: Any) -> Iterator[Any]:
+    """The backend as a context manager, closed in every path (backends without ``__enter__`` too)."""
+    if hasattr(backend, "__enter__"):
+        with backend as b:
+            yield b
+    else:
+        with contextlib.closing(backend) as b:
+            yield b
+
+
+def _backend_options(cfg: GenerateConfig):
+    from synrank.llm.factory import BackendOptions
+
+    return BackendOptions(
+        model=cfg.model,
+        device=cfg.device,
+        dtype=cfg.dtype,
+        seed=cfg.seed,
+        trust_remote_code=cfg.trust_remote_code,
+        batch_tokens=cfg.batch_tokens,
+        batch_size=cfg.batch_size,
+        tensor_parallel_size=cfg.tensor_parallel_size,
+        data_parallel_size=cfg.data_parallel_size,
+        gpu_memory_utilization=cfg.gpu_memory_utilization,
+        engine_args={"max_model_len": cfg.max_model_len} if cfg.max_model_len else {},
+        base_url=cfg.base_url,
+        api_key_env=cfg.api_key_env,
+        concurrency=cfg.concurrency,
+        http_attempts=cfg.http_retries,
+        prefill=cfg.prefill,
+        threads=cfg.threads,
+        slots=cfg.slots,
+        ctx_size=cfg.ctx_size,
+    )
+
+
+def chunk_prompts(cfg: GenerateConfig, backend_name: str) -> int:
+    """Prompts per backend call: enough to keep the engine's parallelism busy, few enough to lose little on a kill."""
+    if cfg.chunk_size:
+        return cfg.chunk_size
+    chunk = DEFAULT_CHUNK.get(backend_name, 64)
+    if backend_name == "openai":
+        chunk = max(chunk, 4 * cfg.concurrency)
+    if backend_name == "llamacpp":
+        chunk = max(chunk, 4 * cfg.slots)
+    return chunk
+
+
+def _tokenizer_of(backend: Any) -> Any:
+    """The generator's Hugging Face tokenizer when the backend exposes a fast one (offsets needed), else None."""
+    tok = getattr(backend, "tokenizer", None)
+    return tok if tok is not None and getattr(tok, "is_fast", False) else None
+
+
+def _user_files(cfg: GenerateConfig, source: str) -> list[str | Path | None]:
+    """Every file the run reads: outputs may never be one of them."""
+    files: list[str | Path | None] = [source, cfg.level_definitions]
+    for spec in map(str, [*(cfg.examples or []), *(cfg.template or [])]):
+        name, sep, path = spec.partition("=")
+        files.append(path if sep and not Path(spec).exists() else spec)
+    return files
+
+
+def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = None) -> GenerateResult:
+    """Run the ``generate`` stage; returns counts, paths and timings. ``info`` receives one-line notes;
+    ``progress`` shows a bar on stderr (default: when stderr is a terminal).
+
+    The output is opened through :func:`synrank.formats.outputs.guarded_output` (``kind="append"``): a
+    re-run with the same fingerprint (task, shard, templates, sampling, task settings, model) resumes, other
+    settings are refused unless ``overwrite``, and files synrank did not write are never touched."""
+    from synrank.formats.io import AppendJsonlWriter
+    from synrank.formats.manifest import make_manifest
+    from synrank.formats.outputs import check_output, guarded_output, is_stdout
+    from synrank.generate.engine import SlotEngine
+    from synrank.generate.pipeline import run_units, units
+    from synrank.generate.shard import in_shard
+    from synrank.llm.factory import create_backend, resolve_backend_name
+    from synrank.runtime.progress import make_progress
+    from synrank.runtime.seeding import set_seed, set_threads
+
+    source = _source(cfg)
+    task = build_task(cfg)
+    shard = cfg.shard_spec
+    sampling = sampling_for(cfg, task)
+    min_words = cfg.min_words if cfg.min_words >= 0 else task.default_min_words
+
+    # Read (and validate) the input before loading a model: a bad line fails in a second, not a minute.
+    inputs = _Inputs(task, source, cfg.limit)
+    total_inputs = sum(1 for key, _ in inputs if in_shard(key, shard))
+
+    backend_name = resolve_backend_name(cfg.backend)
+    fingerprint: dict[str, Any] = {
+        "task": cfg.task,
+        "shard": list(shard),
+        "templates": template_digest(task),
+        "sampling": sampling.as_dict(),
+        **task.fingerprint(),
+        "model": cfg.model,
+    }
+    config: dict[str, Any] = {
+        **fingerprint,
+        "input": source,
+        "max_retries": cfg.max_retries,
+        "dedup_threshold": cfg.dedup_threshold,
+        "min_words": min_words,
+        "examples": [str(e) for e in cfg.examples or []] or None,
+        "num_examples": cfg.num_examples,
+    }
+    user_files = _user_files(cfg, source)
+    to_file = not is_stdout(cfg.out)
+    rejects_path = cfg.rejects
+    if to_file and rejects_path is None:
+        assert cfg.out is not None
+        rejects_path = cfg.out.with_name(cfg.out.name + ".rejects.jsonl")
+    if rejects_path is not None:
+        check_output(rejects_path, inputs=user_files, kind="append")
+
+    skipped: list[int] = []  # inputs already complete, counted as the generator passes them (progress)
+    done_before = [0]
+    reject_kinds: dict[str, int] = {}
+    load_seconds = gen_seconds = 0.0
+    with guarded_output(
+        cfg.out if to_file else None, inputs=user_files, overwrite=cfg.overwrite, kind="append", fingerprint=fingerprint
+    ) as target:
+        if target.resume is not None and target.resume.action == "restart" and rejects_path is not None:
+            rejects_path.unlink(missing_ok=True)  # starting over: the old rejects describe the old run
+        writer = AppendJsonlWriter(target.path, key=lambda r: str(r.get("query_id")))
+        rejects_writer = AppendJsonlWriter(rejects_path, key=lambda r: f"{r.get('unit')}\t{r.get('slot')}") if rejects_path else None
+        done: set[str] = set(writer.done_keys)
+        if rejects_writer is not None:
+            for k in rejects_writer.done_keys:
+                unit, _, slot = k.partition("\t")
+                done.add(task.done_key(unit, slot))
+
+        class _Rejects:
+            def write(self, record: dict[str, Any]) -> None:
+                reject_kinds[record["reason"]] = reject_kinds.get(record["reason"], 0) + 1
+                assert rejects_writer is not None
+                rejects_writer.write(record)
+
+        engine = None
+        try:
+            if done:
+                info(f"resuming {cfg.out}: {len(done)} records already done are skipped")
+            if cfg.model == "smollm2" and backend_name != "openai":
+                info(DEMO_NOTE)
+            set_seed(cfg.seed)
+            if backend_name == "transformers":
+                set_threads(cfg.threads)
+            t0 = time.perf_counter()
+            with _opened(create_backend(backend_name, _backend_options(cfg))) as backend:
+                load_seconds = time.perf_counter() - t0
+                task = task.with_tokenizer(_tokenizer_of(backend))
+                meta = {"model": cfg.model, "backend": backend_name, **sampling.as_dict(), **task.record_meta()}
+                target.manifest = make_manifest("generate", model=cfg.model, config=config, backend=backend.info())
+                target.write_manifest()  # before the first record: a killed run's output is recognisably synrank's
+                engine = SlotEngine(backend, sampling, max_retries=cfg.max_retries, dedup_threshold=cfg.dedup_threshold, min_words=min_words)
+
+                def skip() -> None:
+                    skipped.append(1)
+                    done_before[0] += 1
+
+                todo = units(inputs, task, shard, done, on_skip=skip)
+                t1 = time.perf_counter()
+                show = sys.stderr.isatty() if progress is None else progress
+                # The bar is for people at a terminal; in pipelines and logs it would only add noise to stderr.
+                with make_progress(task.input_noun, disable=not show) as bar_display:
+                    bar = bar_display.add_task(f"generate {cfg.task}", total=total_inputs or None)
+                    run_units(
+                        task,
+                        todo,
+                        engine,
+                        writer,
+                        _Rejects() if rejects_writer is not None else None,
+                        meta=meta,
+                        chunk_prompts=chunk_prompts(cfg, backend_name),
+                        on_unit=lambda _u: bar_display.advance(bar, 1 + _drain(skipped)),
+                    )
+                gen_seconds = time.perf_counter() - t1
+        finally:
+            writer.close()
+            if rejects_writer is not None:
+                rejects_writer.close()
+        assert engine is not None
+        stats = engine.stats.as_dict()
+        result = GenerateResult(
+            task=cfg.task,
+            output_noun=task.output_noun,
+            backend=backend_name,
+            out=cfg.out if to_file else None,
+            rejects=rejects_path,
+            manifest=target.manifest_path,
+            inputs=total_inputs,
+            inputs_done_before=done_before[0],
+            records_written=writer.written,
+            accepted=stats["accepted"],
+            rejected=stats["rejected"],
+            retried=stats["retried"],
+            prompts=stats["prompts"],
+            prompt_tokens=stats["prompt_tokens"],
+            completion_tokens=stats["completion_tokens"],
+            load_seconds=load_seconds,
+            generate_seconds=gen_seconds,
+            reject_reasons=reject_kinds,
+            task_info=task.manifest_info(),
+        )
+        if target.manifest is not None:
+            target.manifest["stats"] = {
+                **stats,
+                "load_seconds": round(load_seconds, 2),
+                "generate_seconds": round(gen_seconds, 2),
+                "tokens_per_second": round(result.tokens_per_second, 2),
+                "records_written": writer.written,
+                "reject_reasons": reject_kinds,
+            }
+            target.manifest["rejects"] = str(rejects_path) if rejects_path else None
+            target.manifest.update(task.manifest_info())
+        # guarded_output writes the final manifest when the block ends.
+    return result
+
+
+def _drain(items: list[int]) -> int:
+    n = len(items)
+    items.clear()
+    return n
+
+
+__all__ = ["DEMO_NOTE", "build_task", "merge", "preview", "run"]
