@@ -90,14 +90,14 @@ BM25 = ["search", "--bm25", "--no-cache"]
 
 CASES = [
     # --- 1-4: data loss ---
-    Case("search-out-is-its-input", lambda d, f: [*BM25, _mini(d), _file(d, "q.jsonl", (SAMPLE / "queries.jsonl").read_bytes()), "-k", "3", "-o", d / "q.jsonl"], 2, "is also an input", needs="search"),
-    Case("search-out-is-a-foreign-file", lambda d, f: [*BM25, _mini(d), d / "mini" / "queries.jsonl", "-o", _file(d, "notes.jsonl", "my notes\n")], 2, "not written by synrank", needs="search"),
-    Case("search-trec-out-is-a-foreign-file", lambda d, f: [*BM25, _mini(d), d / "mini" / "queries.jsonl", "-o", _file(d, "notes.trec", "my notes\n")], 2, "not written by synrank", needs="search"),
-    Case("generate-out-is-its-input-overwrite", lambda d, f: ["generate", "--task", "docs", _file(d, "q.tsv", "1\tfirst\n2\tsecond\n"), "-o", d / "q.tsv", "--overwrite", "--backend", "transformers", "--model", d / "no-model"], 2, "is also an input", needs="generate"),
-    Case("generate-jsonl-out-is-its-input", lambda d, f: ["generate", "--task", "docs", _file(d, "q.jsonl", '{"_id": "1", "text": "first"}\n'), "-o", d / "q.jsonl", "--backend", "transformers", "--model", d / "no-model"], 2, "is also an input", needs="generate"),
-    Case("index-replaces-a-beir-folder", lambda d, f: ["index", _mini(d), "-o", d / "mini", "--overwrite", "--model", f["model"]], 2, "is also an input", needs="index"),
-    Case("index-out-contains-the-corpus", lambda d, f: ["index", _mini(d) / "corpus.jsonl", "-o", d / "mini", "--overwrite", "--model", f["model"]], 2, "contains the input", needs="index"),
-    Case("index-chunk-size-0", lambda d, f: ["index", _mini(d), "-o", d / "idx", "--chunk-size", "0", "--model", f["model"]], 2, "--chunk-size", needs="index"),
+    Case("search-out-is-its-input", lambda d, f: [*BM25, _mini(d), _file(d, "q.jsonl", (SAMPLE / "queries.jsonl").read_bytes()), "-k", "3", "-o", d / "q.jsonl"], 2, "is also an input"),
+    Case("search-out-is-a-foreign-file", lambda d, f: [*BM25, _mini(d), d / "mini" / "queries.jsonl", "-o", _file(d, "notes.jsonl", "my notes\n")], 2, "not written by synrank"),
+    Case("search-trec-out-is-a-foreign-file", lambda d, f: [*BM25, _mini(d), d / "mini" / "queries.jsonl", "-o", _file(d, "notes.trec", "my notes\n")], 2, "not written by synrank"),
+    Case("generate-out-is-its-input-overwrite", lambda d, f: ["generate", "--task", "docs", _file(d, "q.tsv", "1\tfirst\n2\tsecond\n"), "-o", d / "q.tsv", "--overwrite", "--backend", "transformers", "--model", d / "no-model"], 2, "is also an input"),
+    Case("generate-jsonl-out-is-its-input", lambda d, f: ["generate", "--task", "docs", _file(d, "q.jsonl", '{"_id": "1", "text": "first"}\n'), "-o", d / "q.jsonl", "--backend", "transformers", "--model", d / "no-model"], 2, "is also an input"),
+    Case("index-replaces-a-beir-folder", lambda d, f: ["index", _mini(d), "-o", d / "mini", "--overwrite", "--model", f["model"]], 2, "is also an input"),
+    Case("index-out-contains-the-corpus", lambda d, f: ["index", _mini(d) / "corpus.jsonl", "-o", d / "mini", "--overwrite", "--model", f["model"]], 2, "contains the input"),
+    Case("index-chunk-size-0", lambda d, f: ["index", _mini(d), "-o", d / "idx", "--chunk-size", "0", "--model", f["model"]], 2, "--chunk-size"),
     # --- 6-9: input hygiene ---
     Case("doc-id-with-space", lambda d, f: [*BM25, _file(d, "c.jsonl", '{"_id": "1", "text": "a"}\n{"_id": "a b", "text": "x"}\n'), SAMPLE / "queries.jsonl"], 2, "c.jsonl:2: document id 'a b' contains whitespace"),
     Case("doc-id-with-newline", lambda d, f: ["check", "--corpus", _file(d, "c.jsonl", '{"_id": "a\\nb", "text": "x"}\n')], 2, "c.jsonl:1: document id"),
@@ -114,21 +114,21 @@ CASES = [
     # --- 11: exit 2 with one line, not "internal error" ---
     Case("corrupt-gz", lambda d, f: [*BM25, _file(d, "c.jsonl.gz", gzip.compress(b"".join(b'{"_id": "%d", "text": "a"}\n' % i for i in range(500)))[:200]), SAMPLE / "queries.jsonl"], 2, "c.jsonl.gz: corrupt or truncated gzip file"),
     Case("not-gzip", lambda d, f: ["check", "--corpus", _file(d, "c.jsonl.gz", "plain text\n")], 2, "corrupt or truncated gzip file"),
-    Case("corrupt-index-faiss", lambda d, f: ["search", _corrupt_index(d), SAMPLE / "queries.jsonl"], 2, "index.faiss", needs="search"),
+    Case("corrupt-index-faiss", lambda d, f: ["search", _corrupt_index(d), SAMPLE / "queries.jsonl"], 2, "index.faiss"),
     Case("fuse-out-existing-dir", lambda d, f: ["fuse", _run(d), _run(d), "-o", _mini(d)], 2, "a folder of that name exists"),
     Case("fuse-out-under-file", lambda d, f: ["fuse", _run(d), _run(d), "-o", _file(d, "notes.txt", "x") / "f.trec"], 2, "notes.txt is a file, not a folder"),
     Case("search-out-under-file", lambda d, f: [*BM25, _mini(d), SAMPLE / "queries.jsonl", "-o", _file(d, "notes.txt", "x") / "c.jsonl"], 2, "notes.txt is a file, not a folder"),
     Case("search-trec-out-under-file", lambda d, f: [*BM25, _mini(d), SAMPLE / "queries.jsonl", "-o", _file(d, "notes.txt", "x") / "r.trec"], 2, "notes.txt is a file, not a folder"),
     Case("score-out-under-file", lambda d, f: ["score", _lists(d), "--teacher", "bm25", "--corpus", _mini(d), "-o", _file(d, "notes.txt", "x") / "l.jsonl"], 2, "notes.txt is a file, not a folder"),
-    Case("index-out-under-file", lambda d, f: ["index", _mini(d), "-o", _file(d, "notes.txt", "x") / "idx", "--model", f["model"]], 2, "notes.txt is a file, not a folder", needs="index"),
-    Case("train-out-under-file", lambda d, f: ["train", _train_lists(d), "-o", _file(d, "notes.txt", "x") / "m", "--model", f["model"]], 2, "notes.txt is a file, not a folder", needs="train"),
+    Case("index-out-under-file", lambda d, f: ["index", _mini(d), "-o", _file(d, "notes.txt", "x") / "idx", "--model", f["model"]], 2, "notes.txt is a file, not a folder"),
+    Case("train-out-under-file", lambda d, f: ["train", _train_lists(d), "-o", _file(d, "notes.txt", "x") / "m", "--model", f["model"]], 2, "notes.txt is a file, not a folder"),
     Case("generate-out-under-file", lambda d, f: ["generate", "--task", "docs", _file(d, "q.tsv", "1\tq\n"), "-o", _file(d, "notes.txt", "x") / "g.jsonl", "--backend", "transformers", "--model", d / "no-model"], 2, "notes.txt is a file, not a folder"),
-    Case("index-chunk-size-negative", lambda d, f: ["index", _mini(d), "-o", d / "idx", "--chunk-size", "-1", "--model", f["model"]], 2, "--chunk-size", needs="index"),
-    Case("train-lr-negative", lambda d, f: ["train", _train_lists(d), "-o", d / "m", "--lr", "-1", "--model", f["model"]], 2, "--lr", needs="train"),
+    Case("index-chunk-size-negative", lambda d, f: ["index", _mini(d), "-o", d / "idx", "--chunk-size", "-1", "--model", f["model"]], 2, "--chunk-size"),
+    Case("train-lr-negative", lambda d, f: ["train", _train_lists(d), "-o", d / "m", "--lr", "-1", "--model", f["model"]], 2, "--lr"),
     # --- 12: validate before work, leave nothing behind ---
-    Case("train-epochs-0", lambda d, f: ["train", _train_lists(d), "-o", d / "m", "--epochs", "0", "--model", f["model"]], 2, "--epochs", needs="train"),
-    Case("score-llm-levels-0", lambda d, f: ["score", _lists(d), "--teacher", "bm25", "--corpus", _mini(d), "--llm-levels", "0", "-o", d / "l.jsonl"], 2, "--llm-levels", needs="score"),
-    Case("index-bad-factory", lambda d, f: ["index", _mini(d), "-o", d / "idx", "--factory", "NoSuchIndex", "--model", f["model"]], 2, "NoSuchIndex", needs="index"),
+    Case("train-epochs-0", lambda d, f: ["train", _train_lists(d), "-o", d / "m", "--epochs", "0", "--model", f["model"]], 2, "--epochs"),
+    Case("score-llm-levels-0", lambda d, f: ["score", _lists(d), "--teacher", "bm25", "--corpus", _mini(d), "--llm-levels", "0", "-o", d / "l.jsonl"], 2, "--llm-levels"),
+    Case("index-bad-factory", lambda d, f: ["index", _mini(d), "-o", d / "idx", "--factory", "NoSuchIndex", "--model", f["model"]], 2, "NoSuchIndex"),
     # --- 14: secrets in --base-url ---
     Case("base-url-secret-redacted", lambda d, f: ["generate", "--task", "docs", _file(d, "q.tsv", "1\tq\n"), "--backend", "openai", "--base-url", "http://bob:hunter2@127.0.0.1:9/v1?key=SECRET123", "--model", "m", "--http-retries", "1"], 2, "http://***@127.0.0.1:9/v1?***"),
 ]
@@ -186,7 +186,6 @@ _HOLDER = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(strict=True, reason="needs search to adopt outputs.py")
 def test_second_search_on_the_same_out_is_refused(tmp_path, cli):
     out = tmp_path / "c.jsonl"
     env = {**os.environ, "PYTHONPATH": str(REPO)}

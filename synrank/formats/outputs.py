@@ -334,6 +334,11 @@ class ResumeState:
         with atomic_path(stamp) as tmp:
             tmp.write_text(json.dumps({"fingerprint": self.fingerprint}, indent=1) + "\n", encoding="utf-8")
 
+    def discard(self) -> None:
+        """Remove the state and its stamp (a work folder whose content has been turned into the output)."""
+        _remove(self.path)
+        _remove(self.stamp)
+
     @classmethod
     def open(
         cls,

@@ -104,15 +104,12 @@ def build_index(
     from synrank.formats.outputs import ResumeState
 
     out = Path(out)
+    # A bad factory string must fail before anything is encoded or left on disk.
+    make_index(config.factory, encoder.dimension, encoder.similarity)
     work = partial_dir(out)
-    work.mkdir(parents=True, exist_ok=True)
     # Chunks encoded with another model or settings are synrank's own work files: silently rebuilt.
-    state = ResumeState.decide(work, {"model": encoder.info(), "config": config.__dict__}, overwrite=False, on_change="restart")
-    if state.action == "restart":
-        shutil.rmtree(work)
-        work.mkdir(parents=True)
-        state.action = "fresh"  # the folder is recreated here, so the stamp lands inside it
-    state.start()
+    state = ResumeState.open(work, {"model": encoder.info(), "config": config.__dict__}, overwrite=False, on_change="restart")
+    work.mkdir(parents=True, exist_ok=True)
 
     stats = BuildStats()
     ids_parts: list[Path] = []
@@ -171,14 +168,18 @@ def build_index(
     else:
         with atomic_dir(out, overwrite=True) as tmp:
             write(tmp)
-    shutil.rmtree(work, ignore_errors=True)
+    state.discard()
     return stats
 
 
 def discard_partial(out: str | Path) -> None:
     """Remove the partial build of ``out`` (after bad input: nothing half-written is left behind)."""
+    from synrank.formats.outputs import stamp_location
+
+    work = partial_dir(Path(out))
     with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(partial_dir(Path(out)))
+        shutil.rmtree(work)
+    stamp_location(work).unlink(missing_ok=True)
 
 
 class DenseIndex:
@@ -200,7 +201,10 @@ class DenseIndex:
             if not (p / name).exists():
                 raise InputError(f"not a synrank index folder: {name} is missing", path=p)
         manifest = read_manifest(p / MANIFEST)
-        index = _faiss().read_index(str(p / INDEX_FILE))
+        try:
+            index = _faiss().read_index(str(p / INDEX_FILE))
+        except RuntimeError:
+            raise InputError(f"cannot read {INDEX_FILE} (corrupt or truncated; rebuild it with `synrank index`)", path=p) from None
         doc_ids = (p / IDS_FILE).read_text(encoding="utf-8").split("\n")[:-1]
         if len(doc_ids) != index.ntotal:
             raise InputError(f"{IDS_FILE} has {len(doc_ids)} ids but the index holds {index.ntotal} vectors", path=p)
