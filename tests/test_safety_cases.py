@@ -222,3 +222,18 @@ def test_ctrl_c_prints_how_to_resume_and_exits_130(tmp_path):
     assert proc.returncode == 130
     assert err.strip().splitlines()[-1] == "synrank: interrupted; re-run the same command to resume (outputs written so far are kept)"
     assert "Traceback" not in err
+
+
+def test_empty_document_is_kept_but_never_retrieved_by_dense_search(tmp_path, cli, fixtures):
+    """Issue 15.10: an empty document is read (and counted) but has no vector, so no query can retrieve it."""
+    corpus = _with_empty_doc(tmp_path)
+    n_docs = sum(1 for line in (corpus / "corpus.jsonl").read_text(encoding="utf-8").splitlines() if line.strip())
+    res = cli("index", str(corpus), "-o", str(tmp_path / "idx"), "--model", fixtures["model"])
+    assert res.code == 0, res.stderr
+    assert f"indexed {n_docs} documents (1 empty, never retrieved)" in res.stderr
+    ids = (tmp_path / "idx" / "docids.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    assert "empty-1" not in ids and len(ids) == n_docs - 1
+    res = cli("search", str(tmp_path / "idx"), str(SAMPLE / "queries.jsonl"), "-k", str(n_docs), "-o", str(tmp_path / "run.trec"))
+    assert res.code == 0, res.stderr
+    hits = [line.split()[2] for line in (tmp_path / "run.trec").read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert hits and "empty-1" not in hits

@@ -44,4 +44,5 @@ def register(app: typer.Typer) -> None:
 
         result = build(from_mapping(C, locals()), info=info)
         reused = f", {result.chunks_reused} chunk(s) reused from an interrupted run" if result.chunks_reused else ""
-        info(f"indexed {result.documents} documents into {result.out}{reused}")
+        empty = f" ({result.empty_documents} empty, never retrieved)" if result.empty_documents else ""
+        info(f"indexed {result.documents} documents{empty} into {result.out}{reused}")

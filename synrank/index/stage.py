@@ -63,6 +63,7 @@ class IndexConfig:
 class IndexResult:
     out: Path
     documents: int
+    empty_documents: int  # read but not indexed: an empty document never matches
     chunks_reused: int  # from an interrupted run with the same settings
     chunks_encoded: int
     model: dict[str, Any]  # the encoder as recorded in the manifest
@@ -171,6 +172,7 @@ def build(cfg: IndexConfig, *, info: Callable[[str], None] = lambda _m: None) ->
     return IndexResult(
         out=out,
         documents=stats.documents,
+        empty_documents=stats.empty,
         chunks_reused=stats.chunks_reused,
         chunks_encoded=stats.chunks_encoded,
         model=minfo,

@@ -70,6 +70,7 @@ class BuildStats:
     documents: int = 0
     chunks_reused: int = 0
     chunks_encoded: int = 0
+    empty: int = 0  # documents with no text: read and counted, not indexed
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -114,13 +115,23 @@ def build_index(
     stats = BuildStats()
     ids_parts: list[Path] = []
     emb_parts: list[Path] = []
-    for n, chunk in enumerate(_chunks(docs, config.chunk_size)):
+    for n, chunk_all in enumerate(_chunks(docs, config.chunk_size)):
         emb_path, ids_path = work / f"chunk-{n:06d}.npy", work / f"chunk-{n:06d}.ids"
+        # An empty document has no text to embed: it stays out of the vectors so it never matches, as it
+        # never matches under BM25 (the reader has already warned about it).
+        chunk = [d for d in chunk_all if doc_text(d, config.use_title).strip()]
+        stats.empty += len(chunk_all) - len(chunk)
+        stats.documents += len(chunk_all) - len(chunk)
         ids = [d.doc_id for d in chunk]
         if emb_path.exists() and ids_path.exists() and ids_path.read_text(encoding="utf-8").split("\n")[:-1] == ids:
             stats.chunks_reused += 1
             if on_progress is not None:
                 on_progress(len(chunk))  # reused: count the whole chunk at once
+        elif not chunk:
+            with atomic_write(emb_path, "wb") as fh:
+                np.save(fh, np.zeros((0, encoder.dimension), dtype=np.float32))
+            with atomic_write(ids_path) as fh:
+                fh.write("")
         else:
             emb = encoder.encode([doc_text(d, config.use_title) for d in chunk], prefix=config.doc_prefix, on_progress=on_progress)
             if encoder.similarity == "cosine" and not encoder.normalized:
@@ -154,7 +165,7 @@ def build_index(
     for p in emb_parts:
         index.add(np.load(p))
 
-    manifest = {**manifest, "documents": stats.documents, "index": {"factory": config.factory, "ntotal": int(index.ntotal), **stats.extra}}
+    manifest = {**manifest, "documents": stats.documents, "empty_documents": stats.empty, "index": {"factory": config.factory, "ntotal": int(index.ntotal), **stats.extra}}
 
     def write(folder: Path) -> None:
         _faiss().write_index(index, str(folder / INDEX_FILE))
