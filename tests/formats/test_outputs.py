@@ -23,7 +23,7 @@ from synrank.formats.outputs import (
     written_by_synrank,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:

@@ -10,7 +10,7 @@ import typer.main
 
 from synrank.cli.main import app
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BRIEF = ["generate", "score", "train", "index", "eval", "compare"]
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from test_llm_fixtures import read_jsonl, tiny_llama  # noqa: F401
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 TEXT_QUERY_TEMPLATE = """\
 # description: test template, plain-text answers
