@@ -74,3 +74,22 @@ class LLMBackend(Protocol):
     def info(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> LLMBackend: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class BackendBase:
+    """What every backend shares: use it as a context manager (``with create_backend(...) as backend:``)
+    so the model, worker processes, threads or HTTP connections are released on success, error and Ctrl-C.
+    ``close`` must be safe to call twice."""
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    def __enter__(self):  # noqa: ANN204 - returns the concrete backend type
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

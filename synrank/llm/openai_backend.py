@@ -23,12 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from synrank.errors import ConfigError
-from synrank.llm.base import ChatRequest, Completion, SamplingConfig
+from synrank.llm.base import BackendBase, ChatRequest, Completion, SamplingConfig
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
-class OpenAIBackend:
+class OpenAIBackend(BackendBase):
     """Client for an OpenAI-compatible chat-completions endpoint."""
 
     name = "openai"

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from synrank.errors import ConfigError
-from synrank.llm.base import ChatRequest, Completion, SamplingConfig
+from synrank.llm.base import BackendBase, ChatRequest, Completion, SamplingConfig
 
 _DTYPES = {"auto": "auto", "fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
@@ -100,7 +100,7 @@ def _worker_main(devices: str, llm_kwargs: dict[str, Any], inbox: Any, outbox: A
             outbox.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
-class VLLMBackend:
+class VLLMBackend(BackendBase):
     """vLLM engine(s). ``engine_args`` are passed to ``vllm.LLM`` as given (e.g. ``max_model_len``)."""
 
     name = "vllm"
