@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--model", "-m", help="LLM: alias (smollm2), local folder, .gguf file, hub id, or the served model name (openai).")
         ] = "smollm2",
         backend: Annotated[
-            str, typer.Option("--backend", help="auto (vllm if installed and a GPU is visible, else transformers), transformers, vllm, openai.")
+            str, typer.Option("--backend", help="auto (vllm if installed and a GPU is visible, else llamacpp for a GGUF model, else transformers), transformers, vllm, openai, llamacpp.")
         ] = "auto",
         temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature; 0 = greedy.")] = 0.7,
         top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling probability mass.")] = 0.95,
@@ -110,6 +110,12 @@ def register(app: typer.Typer) -> None:
                 "small models then keep to the JSON format.",
             ),
         ] = False,
+        slots: Annotated[
+            int, typer.Option("--slots", help="llamacpp: sequences decoded together (continuous batching); 4 suits 2-8 CPU cores.")
+        ] = 4,
+        ctx_size: Annotated[
+            int, typer.Option("--ctx-size", help="llamacpp: context tokens over all slots; 0 = 2048 per slot.")
+        ] = 0,
         device: DeviceOpt = "auto",
         dtype: DtypeOpt = "auto",
         threads: ThreadsOpt = 0,

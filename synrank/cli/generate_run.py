@@ -19,7 +19,7 @@ DEMO_NOTE = (
     "note: --model defaults to the bundled SmolLM2-135M-Instruct, a tiny demo model whose passages are weak; "
     "for real data pass e.g. --model Qwen/Qwen2.5-7B-Instruct --backend vllm (GPU) or --backend openai --base-url URL"
 )
-DEFAULT_CHUNK = {"transformers": 64, "vllm": 4096, "openai": 64}
+DEFAULT_CHUNK = {"transformers": 64, "vllm": 4096, "openai": 64, "llamacpp": 64}
 
 
 @dataclass
@@ -60,6 +60,8 @@ class GenerateOptions:
     concurrency: int = 8
     http_retries: int = 5
     prefill: bool = False
+    slots: int = 4
+    ctx_size: int = 0
     device: str = "auto"
     dtype: str = "auto"
     threads: int = 0
@@ -236,7 +238,7 @@ def run_generate(opts: GenerateOptions) -> None:
         else:
             total_inputs = sum(1 for d in _limited(iter_corpus(source), opts.limit) if _in(d.doc_id, shard))
 
-    backend_name = resolve_backend_name(opts.backend)
+    backend_name = resolve_backend_name(opts.backend, opts.model)
     config = {
         "task": opts.task,
         "input": source,
@@ -320,6 +322,9 @@ def run_generate(opts: GenerateOptions) -> None:
                 concurrency=opts.concurrency,
                 http_attempts=opts.http_retries,
                 prefill=opts.prefill,
+                threads=opts.threads,
+                slots=opts.slots,
+                ctx_size=opts.ctx_size,
             ),
         )
         load_seconds = time.perf_counter() - t0
