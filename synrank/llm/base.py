@@ -8,6 +8,7 @@ they return never includes the prefix. HTTP backends cannot prefill portably and
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -60,6 +61,20 @@ class Completion:
     prompt_tokens: int = 0
     finish_reason: str = "stop"  # "stop" | "length"
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def schema_answer_after_prefix(text: str, prefix: str) -> str:
+    """A schema-constrained answer is a whole JSON object, laid out as the engine likes (``{\n  "query" : ...``).
+    Re-serialise it compactly (``{"query": "..."}``), then drop the part the request's ``prefix`` would have
+    prefilled, so ``prefix + completion`` is the answer on every backend. Text that is not JSON (an
+    answer cut off by the token limit) is returned unchanged for the parser to judge."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict):
+        text = json.dumps(obj, ensure_ascii=False)
+    return text[len(prefix) :] if prefix and text.startswith(prefix) else text
 
 
 @runtime_checkable

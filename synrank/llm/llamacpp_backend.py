@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from synrank.errors import ConfigError
-from synrank.llm.base import BackendBase, ChatRequest, Completion, SamplingConfig
+from synrank.llm.base import BackendBase, ChatRequest, Completion, SamplingConfig, schema_answer_after_prefix
 
 ENGINE_VERSION = "2026.10.11549"
 INSTALL_HINT = f"pip install 'xllamacpp=={ENGINE_VERSION}' (or pip install 'synrank[llamacpp]', or make setup)"
@@ -177,10 +177,10 @@ class LlamaCppBackend(BackendBase):
         choice = data["choices"][0]
         text = (choice.get("message") or {}).get("content") or ""
         finish = "length" if choice.get("finish_reason") == "length" else "stop"
-        if request.prefix and text.startswith(request.prefix):
-            # The server returns the continued assistant message whole (prefix included); with a schema the
-            # answer usually opens with the same text. Either way the prefix is not part of the completion.
-            text = text[len(request.prefix) :]
+        if request.json_schema is not None:
+            text = schema_answer_after_prefix(text, request.prefix)
+        elif request.prefix and text.startswith(request.prefix):
+            text = text[len(request.prefix) :]  # the server returns the continued assistant message whole
         if "stop" in body and finish == "stop" and not text.endswith(tuple(request.stop)):
             # The server drops the stop string that ended the answer; give it back (see ChatRequest.stop). Its
             # chat answer does not say whether a stop string or the end-of-turn token ended it; after an

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from synrank.errors import ConfigError
-from synrank.llm.base import BackendBase, ChatRequest, Completion, SamplingConfig
+from synrank.llm.base import BackendBase, ChatRequest, Completion, SamplingConfig, schema_answer_after_prefix
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 _SCHEMA_WORDS = ("response_format", "json_schema", "response format", "json schema", "grammar", "structured")
@@ -181,9 +181,10 @@ class OpenAIBackend(BackendBase):
             text = choice["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError):
             raise ConfigError(f"{self.base_url}/chat/completions: answer has no choices[0].message.content") from None
-        if self.supports_prefix and request.prefix and text.startswith(request.prefix):
-            # a server that echoes the prefilled part back, or a schema-constrained answer that opens like it
-            text = text[len(request.prefix) :]
+        if "response_format" in body:
+            text = schema_answer_after_prefix(text, request.prefix if self.supports_prefix else "")
+        elif self.supports_prefix and request.prefix and text.startswith(request.prefix):
+            text = text[len(request.prefix) :]  # a server that echoes the prefilled part back
         if "stop" in body and choice.get("finish_reason") == "stop":
             # OpenAI-style servers drop the matched stop string; put it back (see ChatRequest.stop).
             text = text if text.endswith(tuple(request.stop)) else text + request.stop[0]

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from synrank.errors import ConfigError
-from synrank.llm.base import BackendBase, ChatRequest, Completion, SamplingConfig
+from synrank.llm.base import BackendBase, ChatRequest, Completion, SamplingConfig, schema_answer_after_prefix
 
 _DTYPES = {"auto": "auto", "fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
@@ -94,8 +94,8 @@ def _run_chat(llm: Any, vllm: Any, items: list[dict[str, Any]], sampling: dict[s
             best = out.outputs[0]
             text = best.text
             prefix = items[i]["prefix"]
-            if not with_prefix and prefix and text.startswith(prefix):
-                text = text[len(prefix) :]  # a schema answer opens like the prefix; the caller prepends it
+            if items[i].get("json_schema") is not None:
+                text = schema_answer_after_prefix(text, prefix)  # the caller prepends the prefix
             results[i] = {
                 "text": text,
                 "completion_tokens": len(best.token_ids),
