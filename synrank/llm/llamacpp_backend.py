@@ -196,6 +196,31 @@ class LlamaCppBackend(BackendBase):
             extra={"cached_tokens": int(timings.get("cache_n") or 0)},
         )
 
+    def _top_logprobs(self, messages: Sequence[dict[str, str]], k: int) -> dict[str, float]:
+        server = self._server
+        if server is None:
+            raise ConfigError("the llamacpp backend was closed")
+        body = {"messages": [dict(m) for m in messages], "max_tokens": 1, "temperature": 0.0, "logprobs": True,
+                "top_logprobs": k, "cache_prompt": self.cache_prompt, "stream": False}
+        try:
+            data = server.handle_chat_completions(body)
+            content = data["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        except ValueError as exc:
+            raise ConfigError(f"llama.cpp refused a request: {' '.join(str(exc).split())[:300]}") from None
+        except (KeyError, IndexError, TypeError):
+            raise ConfigError("llama.cpp answered without log-probabilities") from None
+        out: dict[str, float] = {}
+        for item in content:
+            out.setdefault(item["token"], float(item["logprob"]))  # raw softmax of the logits, before sampling
+        return out
+
+    def next_token_logprobs(self, chats: Sequence[Sequence[dict[str, str]]], k: int = 50) -> list[dict[str, float]]:
+        """For each chat, the ``k`` most likely first tokens of the assistant's answer and their log-probabilities
+        (the model's own distribution: no temperature, no sampling). Used by the LLM judge in ``score``."""
+        if self._pool is None:
+            raise ConfigError("the llamacpp backend was closed")
+        return list(self._pool.map(lambda c: self._top_logprobs(c, k), chats))
+
     def generate(self, requests: Sequence[ChatRequest], sampling: SamplingConfig) -> list[Completion]:
         if not requests:
             return []
