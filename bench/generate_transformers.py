@@ -6,8 +6,8 @@ tokens/s comes from its manifest (generation time only, model loading excluded a
 Greedy decoding everywhere so the three produce comparable token counts. Tokens are counted up to
 and including the end-of-turn token, never padding.
 
-    python bench/generate.py                    # 64 prompts = 16 TREC DL 2019 queries x 4 levels
-    python bench/generate.py --queries 4 --max-new-tokens 64 --a-prompts 8   # quicker look
+    python bench/generate_transformers.py       # 64 prompts = 16 TREC DL 2019 queries x 4 levels
+    python bench/generate_transformers.py --queries 4 --max-new-tokens 64 --a-prompts 8   # quicker look
 
 Target (issue 3): (c) >= 0.9 x (b) and >= 3 x (a).
 """

@@ -251,3 +251,30 @@ def _is_json_object(text: str) -> bool:
         return isinstance(json.loads(text), dict)
     except ValueError:
         return False
+
+
+def test_interrupt_cancels_requests_not_yet_started():
+    """Ctrl-C in the middle of a chunk: requests still queued are dropped, so stopping waits only for the
+    answers in progress (one per worker), not for the rest of the chunk."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from synrank.llm.llamacpp_backend import LlamaCppBackend
+
+    backend = LlamaCppBackend.__new__(LlamaCppBackend)  # the pool logic only; no engine
+    backend._pool = ThreadPoolExecutor(max_workers=2)
+    started = []
+    lock = threading.Lock()
+
+    def work(i):
+        with lock:
+            started.append(i)
+        if i == 0:
+            raise KeyboardInterrupt
+        time.sleep(0.05)
+        return i
+
+    with pytest.raises(KeyboardInterrupt):
+        backend._run([(work, (i,)) for i in range(40)])
+    backend._pool.shutdown(wait=True)
+    assert len(started) < 10  # without the cancellation all 40 would run

@@ -219,14 +219,26 @@ class LlamaCppBackend(BackendBase):
         (the model's own distribution: no temperature, no sampling). Used by the LLM judge in ``score``."""
         if self._pool is None:
             raise ConfigError("the llamacpp backend was closed")
-        return list(self._pool.map(lambda c: self._top_logprobs(c, k), chats))
+        return self._run([(self._top_logprobs, (c, k)) for c in chats])
+
+    def _run(self, calls: list[tuple[Any, tuple[Any, ...]]]) -> list[Any]:
+        """Run calls on the pool, results in order. On Ctrl-C or an error the requests not yet started are
+        cancelled, so stopping waits at most for the answers in progress (one per slot), not the whole chunk."""
+        pool = self._pool
+        if pool is None:
+            raise ConfigError("the llamacpp backend was closed")
+        futures = [pool.submit(fn, *args) for fn, args in calls]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
 
     def generate(self, requests: Sequence[ChatRequest], sampling: SamplingConfig) -> list[Completion]:
         if not requests:
             return []
-        if self._pool is None:
-            raise ConfigError("the llamacpp backend was closed")
-        return list(self._pool.map(lambda r: self._one(r, sampling), requests))
+        return self._run([(self._one, (r, sampling)) for r in requests])
 
     def close(self) -> None:
         pool, self._pool = self._pool, None
