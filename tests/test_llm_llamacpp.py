@@ -238,12 +238,20 @@ def test_qwen_05b_writes_queries_for_scifact_abstracts(cli, scifact_dir, tmp_pat
     assert res.code == 0, res.stderr
     records = {r["source_doc_id"]: r["text"] for r in read_jsonl(out)}
     assert set(records) == {d["_id"] for d in docs}  # every abstract got its query, none rejected
+    # About its abstract: BM25 over the whole SciFact corpus (issue 11's quality proxy) finds the source in
+    # its top 20 (SmolLM2 manages this for about a third of its queries, Qwen 0.5B for all in the benchmark).
+    import bm25s
+    import Stemmer
+
+    corpus_docs = [json.loads(x) for x in (scifact_dir / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
+    stemmer = Stemmer.Stemmer("english")
+    bm25 = bm25s.BM25()
+    bm25.index(bm25s.tokenize([f"{d['title']} {d['text']}" for d in corpus_docs], stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
     for d in docs:
-        query = records[d["_id"]].lower()
-        words = {w.strip(".,;:()?") for w in query.split()}
-        source = (d["title"] + " " + d["text"]).lower()
-        assert len(words) >= 4 and query.endswith("?")
-        assert sum(1 for w in words if len(w) >= 6 and w in source) >= 2, query  # about this abstract
+        query = records[d["_id"]]
+        assert len(query.split()) >= 3 and query.endswith("?"), query
+        hits, _ = bm25.retrieve(bm25s.tokenize([query], stopwords="en", stemmer=stemmer, show_progress=False), k=20, show_progress=False)
+        assert d["_id"] in {corpus_docs[j]["_id"] for j in hits[0]}, query
 
 
 def _is_json_object(text: str) -> bool:
