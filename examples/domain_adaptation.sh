@@ -22,8 +22,8 @@ case "$SIZE" in
   *) echo "$0: SIZE must be tiny, demo, small or full" >&2; exit 2 ;;
 esac
 WORK="${WORK:-runs/domain_adaptation-$SIZE}"
-GEN_MODEL="${GEN_MODEL:-smollm2}"           # e.g. meta-llama/Llama-3.1-8B-Instruct with BACKEND=vllm
-BACKEND="${BACKEND:-auto}"
+GEN_MODEL="${GEN_MODEL:-$([ "$SIZE" = tiny ] && echo smollm2 || echo qwen2.5-coder-0.5b)}"  # CI smoke: the tiny smollm2; e.g. meta-llama/Llama-3.1-8B-Instruct with BACKEND=vllm
+BACKEND="${BACKEND:-llamacpp}"    # CPU: llama.cpp in-process (GGUF); vllm on GPUs, openai for a server
 BASE="${BASE:-minilm}"                     # the student: e.g. BAAI/bge-base-en-v1.5
 TEACHERS="${TEACHERS:-bi-encoder:$BASE bm25}"   # e.g. cross-encoder:BAAI/bge-reranker-v2-m3
 EVAL_SPLIT="${EVAL_SPLIT:-test}"

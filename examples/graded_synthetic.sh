@@ -20,8 +20,8 @@ case "$SIZE" in
   *) echo "$0: SIZE must be tiny, small or full" >&2; exit 2 ;;
 esac
 WORK="${WORK:-runs/graded_synthetic-$SIZE}"
-GEN_MODEL="${GEN_MODEL:-smollm2}"
-BACKEND="${BACKEND:-auto}"
+GEN_MODEL="${GEN_MODEL:-$([ "$SIZE" = tiny ] && echo smollm2 || echo qwen2.5-coder-0.5b)}"  # CI smoke: the tiny smollm2; e.g. meta-llama/Llama-3.1-8B-Instruct with BACKEND=vllm
+BACKEND="${BACKEND:-llamacpp}"    # CPU: llama.cpp in-process (GGUF); vllm on GPUs, openai for a server
 BASE="${BASE:-minilm}"          # SyCL used facebook/contriever (mean pooling, dot product)
 EVAL_SPLIT="${EVAL_SPLIT:-test}"
 SEED="${SEED:-42}"              # data: generation

@@ -11,10 +11,10 @@
 # 4. the real-data baseline: SciFact train qrels, BM25 hard negatives, InfoNCE, seeds $SEEDS;
 # 5. one comparison of everything against the base model (paired t-test, Holm) and a mean/spread table.
 #
-# Generation is the slow part on a CPU. We served the bundled SmolLM2 GGUF with llama.cpp's llama-server
-# (about 10x the throughput of the transformers backend on 2 cores) and passed, for both pipelines:
-#   GEN_ARGS="--base-url http://127.0.0.1:8080/v1 --concurrency 8 --prefill" BACKEND=openai
-# Without GEN_ARGS the transformers backend is used (same model, same prompts; hours instead of minutes).
+# Generation is the slow part on a CPU. The figures of docs/results.md were made with the bundled SmolLM2
+# GGUF served by an external llama.cpp llama-server; to regenerate exactly those, pass for both pipelines
+#   GEN_MODEL=smollm2 GEN_ARGS="--base-url http://127.0.0.1:8080/v1 --concurrency 8 --prefill" BACKEND=openai
+# By default the pipelines now use qwen2.5-coder-0.5b through synrank's own llama.cpp backend (no server).
 # Every step skips what is already done, so the script can be stopped and re-run.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -14,7 +14,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "datasets"
+SHARED = Path(os.environ.get("SYNRANK_DATASETS") or REPO.parent / "shared" / "datasets")  # override for worktrees
 
 
 def _need(path: Path) -> Path:

@@ -60,7 +60,7 @@ class GenerateConfig:
     )
     backend: str = setting(
         "auto",
-        help="auto (vllm if installed and a GPU is visible, else a CPU backend), transformers, vllm, openai, llamacpp.",
+        help="auto (vllm if installed and a GPU is visible, else llamacpp for a GGUF model, else transformers), transformers, vllm, openai, llamacpp.",
         choices=BACKENDS,
     )
     temperature: float | None = setting(

@@ -293,7 +293,7 @@ def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = Non
     inputs = _Inputs(task, source, cfg.limit)
     total_inputs = sum(1 for key, _ in inputs if in_shard(key, shard))
 
-    backend_name = resolve_backend_name(cfg.backend)
+    backend_name = resolve_backend_name(cfg.backend, cfg.model)
     fingerprint: dict[str, Any] = {
         "task": cfg.task,
         "shard": list(shard),

@@ -8,6 +8,7 @@ they return never includes the prefix. HTTP backends cannot prefill portably and
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -62,6 +63,20 @@ class Completion:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def schema_answer_after_prefix(text: str, prefix: str) -> str:
+    """A schema-constrained answer is a whole JSON object, laid out as the engine likes (``{\n  "query" : ...``).
+    Re-serialise it compactly (``{"query": "..."}``), then drop the part the request's ``prefix`` would have
+    prefilled, so ``prefix + completion`` is the answer on every backend. Text that is not JSON (an
+    answer cut off by the token limit) is returned unchanged for the parser to judge."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict):
+        text = json.dumps(obj, ensure_ascii=False)
+    return text[len(prefix) :] if prefix and text.startswith(prefix) else text
+
+
 @runtime_checkable
 class LLMBackend(Protocol):
     """A loaded model that turns chat requests into completions, one per request, in order."""
@@ -74,3 +89,22 @@ class LLMBackend(Protocol):
     def info(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> LLMBackend: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class BackendBase:
+    """What every backend shares: use it as a context manager (``with create_backend(...) as backend:``)
+    so the model, worker processes, threads or HTTP connections are released on success, error and Ctrl-C.
+    ``close`` must be safe to call twice."""
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    def __enter__(self):  # noqa: ANN204 - returns the concrete backend type
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

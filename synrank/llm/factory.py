@@ -8,7 +8,7 @@ from typing import Any
 from synrank.errors import ConfigError
 from synrank.llm.base import LLMBackend
 
-BACKENDS = ("auto", "transformers", "vllm", "openai")
+BACKENDS = ("auto", "transformers", "vllm", "openai", "llamacpp")
 
 
 @dataclass
@@ -40,8 +40,9 @@ class BackendOptions:
     ctx_size: int = 0  # total context over all slots; 0 = slots x the longest prompt + answer the engine needs
 
 
-def resolve_backend_name(name: str) -> str:
-    """``auto`` is vllm when it is installed and a GPU is visible, else transformers."""
+def resolve_backend_name(name: str, model: str | None = None) -> str:
+    """``auto`` is vllm when it is installed and a GPU is visible; otherwise llamacpp for a GGUF model (an alias
+    such as qwen2.5-coder-0.5b or a ``.gguf`` file) when the llama.cpp engine is installed; else transformers."""
     if name not in BACKENDS:
         raise ConfigError(f"unknown backend {name!r} (use one of {', '.join(BACKENDS)})")
     if name != "auto":
@@ -53,11 +54,48 @@ def resolve_backend_name(name: str) -> str:
 
         if torch.cuda.is_available():
             return "vllm"
+    if model is not None and is_gguf_model(model):
+        from synrank.llm.llamacpp_backend import llamacpp_available
+
+        if llamacpp_available():
+            return "llamacpp"
     return "transformers"
 
 
+def is_gguf_model(model: str) -> bool:
+    """Whether ``--model`` names a GGUF file (alias or path), without loading anything."""
+    from synrank.llm.hf_loading import resolve_model_source
+
+    try:
+        return resolve_model_source(model).is_gguf
+    except ConfigError:  # not installed / missing: the backend that loads it says so in one line
+        from synrank.models import ALIASES
+
+        return (model in ALIASES and ALIASES[model].kind == "llm") or model.lower().endswith(".gguf")
+
+
 def create_backend(name: str, opts: BackendOptions) -> LLMBackend:
-    name = resolve_backend_name(name)
+    """The backend ``name`` (or ``auto``) for ``opts``; use it as a context manager so it is always closed."""
+    name = resolve_backend_name(name, opts.model)
+    if name == "llamacpp":
+        from synrank.llm.hf_loading import resolve_model_source
+        from synrank.llm.llamacpp_backend import LlamaCppBackend, import_engine
+
+        import_engine()  # a missing engine is reported before anything else
+        source = resolve_model_source(opts.model)
+        if not source.is_gguf:
+            raise ConfigError(
+                f"the llamacpp backend runs GGUF models (an alias such as qwen2.5-coder-0.5b or a .gguf file); "
+                f"{opts.model!r} is not one"
+            )
+        return LlamaCppBackend(
+            f"{source.location}/{source.gguf_file}",
+            model_name=opts.model,
+            threads=opts.threads,
+            slots=opts.slots,
+            ctx_size=opts.ctx_size,
+            seed=opts.seed,
+        )
     if name == "openai":
         if not opts.base_url:
             raise ConfigError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from synrank.errors import ConfigError
-from synrank.llm.base import ChatRequest, Completion, SamplingConfig
+from synrank.llm.base import BackendBase, ChatRequest, Completion, SamplingConfig
 from synrank.llm.hf_loading import ModelSource, load_causal_lm, load_tokenizer
 from synrank.runtime.batching import run_with_oom_backoff, token_budget_batches
 
@@ -40,7 +40,7 @@ def batch_seed(base: int, requests: Sequence[ChatRequest]) -> int:
     return int.from_bytes(h[:4], "little")
 
 
-class TransformersBackend:
+class TransformersBackend(BackendBase):
     """In-process transformers model. ``batch_tokens`` caps ``batch x (prompt + max_new_tokens)``."""
 
     name = "transformers"

@@ -11,6 +11,10 @@
   ``prefill=True`` the prefix goes as a final assistant message that the server continues: llama.cpp's
   server does so by itself, vLLM's needs ``continue_final_message`` (sent too; other servers ignore it).
   Small models follow a prefilled ``{"query": "`` far more often than an instruction to answer in JSON.
+- A request's ``json_schema`` goes as ``response_format: {"type": "json_schema", ...}`` (vLLM, llama.cpp's
+  server, OpenAI), without the prefix (the schema constrains the whole answer). A server that refuses it
+  (HTTP 400/422 naming ``response_format``/``json_schema``) is remembered: that request and all later ones
+  go the plain (or ``prefill``) way, without asking again.
 """
 
 from __future__ import annotations
@@ -23,12 +27,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from synrank.errors import ConfigError
-from synrank.llm.base import ChatRequest, Completion, SamplingConfig
+from synrank.llm.base import BackendBase, ChatRequest, Completion, SamplingConfig, schema_answer_after_prefix
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+_SCHEMA_WORDS = ("response_format", "json_schema", "response format", "json schema", "grammar", "structured")
 
 
-class OpenAIBackend:
+class _SchemaRefused(Exception):
+    """The server answered 400/422 about ``response_format``: fall back to the prefix path."""
+
+
+class OpenAIBackend(BackendBase):
     """Client for an OpenAI-compatible chat-completions endpoint."""
 
     name = "openai"
@@ -73,6 +82,7 @@ class OpenAIBackend:
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
         )
         self.retries = 0  # back-off retries done, for the manifest
+        self.schema_refused = False  # set once the server refuses response_format; never asked again
 
     def info(self) -> dict[str, Any]:
         return {
@@ -84,6 +94,7 @@ class OpenAIBackend:
             "concurrency": self.concurrency,
             "max_attempts": self.max_attempts,
             "prefill": self.supports_prefix,
+            "response_format": "refused by the server" if self.schema_refused else "json_schema when the template declares JSON",
         }
 
     def _scrub(self, text: str) -> str:
@@ -93,7 +104,7 @@ class OpenAIBackend:
             text = text.replace(self._key, "***")
         return text[:300]
 
-    def _payload(self, request: ChatRequest, sampling: SamplingConfig) -> dict[str, Any]:
+    def _payload(self, request: ChatRequest, sampling: SamplingConfig, *, schema: bool = True) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model_name,
             "messages": [dict(m) for m in request.messages],
@@ -102,12 +113,18 @@ class OpenAIBackend:
             "n": 1,
             "stream": False,
         }
-        if self.supports_prefix and request.prefix:
-            body["messages"].append({"role": "assistant", "content": request.prefix})
-            body["continue_final_message"] = True
-            body["add_generation_prompt"] = False
-        if request.stop and self.supports_prefix:
-            body["stop"] = list(request.stop)  # only with prefill: without it the answer starts before the JSON
+        if schema and request.json_schema is not None and not self.schema_refused:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": dict(request.json_schema)},
+            }
+        else:
+            if self.supports_prefix and request.prefix:
+                body["messages"].append({"role": "assistant", "content": request.prefix})
+                body["continue_final_message"] = True
+                body["add_generation_prompt"] = False
+            if request.stop and self.supports_prefix:
+                body["stop"] = list(request.stop)  # only with prefill: without it the answer starts before the JSON
         if not sampling.greedy:
             body["top_p"] = sampling.top_p
         if self.send_seed:
@@ -132,6 +149,12 @@ class OpenAIBackend:
                     except ValueError:
                         raise ConfigError(f"{url}: server answered 200 with a body that is not JSON") from None
                 problem = f"HTTP {resp.status_code}: {self._scrub(resp.text)}"
+                if (
+                    resp.status_code in (400, 422)
+                    and "response_format" in body
+                    and any(w in resp.text.lower() for w in _SCHEMA_WORDS)
+                ):
+                    raise _SchemaRefused(problem)
                 if resp.status_code not in RETRY_STATUS:
                     raise ConfigError(f"{url}: {problem}")
                 retry_after = resp.headers.get("retry-after")
@@ -147,13 +170,20 @@ class OpenAIBackend:
 
     def _one(self, request: ChatRequest, sampling: SamplingConfig) -> Completion:
         body = self._payload(request, sampling)
-        data = self._post(body)
+        try:
+            data = self._post(body)
+        except _SchemaRefused:
+            self.schema_refused = True  # concurrent requests may also get here once; later ones never ask
+            body = self._payload(request, sampling, schema=False)
+            data = self._post(body)
         try:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError):
             raise ConfigError(f"{self.base_url}/chat/completions: answer has no choices[0].message.content") from None
-        if self.supports_prefix and request.prefix and text.startswith(request.prefix):
+        if "response_format" in body:
+            text = schema_answer_after_prefix(text, request.prefix if self.supports_prefix else "")
+        elif self.supports_prefix and request.prefix and text.startswith(request.prefix):
             text = text[len(request.prefix) :]  # a server that echoes the prefilled part back
         if "stop" in body and choice.get("finish_reason") == "stop":
             # OpenAI-style servers drop the matched stop string; put it back (see ChatRequest.stop).

@@ -7,6 +7,9 @@
   and its own engine, and split every batch of requests between them. Output order is preserved.
 - Each request gets its own ``SamplingParams(seed=...)``, so sampled text does not depend on batching.
 - A response prefix becomes a final assistant message continued with ``continue_final_message=True``.
+- A request's ``json_schema`` becomes structured outputs (``StructuredOutputsParams(json=...)`` in vLLM
+  >= 0.11, ``GuidedDecodingParams(json=...)`` before), and is sent without the prefix: the schema
+  constrains the whole answer.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from synrank.errors import ConfigError
-from synrank.llm.base import ChatRequest, Completion, SamplingConfig
+from synrank.llm.base import BackendBase, ChatRequest, Completion, SamplingConfig, schema_answer_after_prefix
 
 _DTYPES = {"auto": "auto", "fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
@@ -35,7 +38,24 @@ def _import_vllm() -> Any:
     return vllm
 
 
-def _sampling_params(vllm: Any, sampling: dict[str, Any], seed: int) -> Any:
+def structured_kwargs(vllm: Any, schema: dict[str, Any] | None) -> dict[str, Any]:
+    """``SamplingParams`` arguments that constrain the answer to ``schema`` in the installed vLLM."""
+    if schema is None:
+        return {}
+    import importlib
+
+    try:
+        sp = importlib.import_module(f"{vllm.__name__}.sampling_params")
+    except ImportError:
+        sp = vllm
+    if hasattr(sp, "StructuredOutputsParams"):  # vLLM >= 0.11
+        return {"structured_outputs": sp.StructuredOutputsParams(json=schema)}
+    if hasattr(sp, "GuidedDecodingParams"):  # vLLM 0.6 - 0.10
+        return {"guided_decoding": sp.GuidedDecodingParams(json=schema)}
+    raise ConfigError("the installed vLLM has no structured outputs (StructuredOutputsParams/GuidedDecodingParams)")
+
+
+def _sampling_params(vllm: Any, sampling: dict[str, Any], seed: int, schema: dict[str, Any] | None = None) -> Any:
     greedy = sampling["temperature"] <= 0
     return vllm.SamplingParams(
         n=1,
@@ -43,6 +63,7 @@ def _sampling_params(vllm: Any, sampling: dict[str, Any], seed: int) -> Any:
         top_p=1.0 if greedy else sampling["top_p"],
         max_tokens=sampling["max_new_tokens"],
         seed=seed,
+        **structured_kwargs(vllm, schema),
     )
 
 
@@ -51,7 +72,8 @@ def _run_chat(llm: Any, vllm: Any, items: list[dict[str, Any]], sampling: dict[s
     because ``add_generation_prompt``/``continue_final_message`` apply to a whole ``LLM.chat`` call."""
     results: list[dict[str, Any] | None] = [None] * len(items)
     for with_prefix in (False, True):
-        idx = [i for i, it in enumerate(items) if bool(it["prefix"]) == with_prefix]
+        # A request with a schema is answered whole (no prefix to continue): it goes with the plain ones.
+        idx = [i for i, it in enumerate(items) if (bool(it["prefix"]) and it.get("json_schema") is None) == with_prefix]
         if not idx:
             continue
         conversations = []
@@ -60,7 +82,7 @@ def _run_chat(llm: Any, vllm: Any, items: list[dict[str, Any]], sampling: dict[s
             if with_prefix:
                 msgs.append({"role": "assistant", "content": items[i]["prefix"]})
             conversations.append(msgs)
-        params = [_sampling_params(vllm, sampling, items[i]["seed"]) for i in idx]
+        params = [_sampling_params(vllm, sampling, items[i]["seed"], items[i].get("json_schema")) for i in idx]
         outputs = llm.chat(
             conversations,
             sampling_params=params,
@@ -70,8 +92,12 @@ def _run_chat(llm: Any, vllm: Any, items: list[dict[str, Any]], sampling: dict[s
         )
         for i, out in zip(idx, outputs):
             best = out.outputs[0]
+            text = best.text
+            prefix = items[i]["prefix"]
+            if items[i].get("json_schema") is not None:
+                text = schema_answer_after_prefix(text, prefix)  # the caller prepends the prefix
             results[i] = {
-                "text": best.text,
+                "text": text,
                 "completion_tokens": len(best.token_ids),
                 "prompt_tokens": len(out.prompt_token_ids or []),
                 "finish_reason": "length" if best.finish_reason == "length" else "stop",
@@ -100,7 +126,7 @@ def _worker_main(devices: str, llm_kwargs: dict[str, Any], inbox: Any, outbox: A
             outbox.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
-class VLLMBackend:
+class VLLMBackend(BackendBase):
     """vLLM engine(s). ``engine_args`` are passed to ``vllm.LLM`` as given (e.g. ``max_model_len``)."""
 
     name = "vllm"
@@ -184,7 +210,15 @@ class VLLMBackend:
     def generate(self, requests: Sequence[ChatRequest], sampling: SamplingConfig) -> list[Completion]:
         if not requests:
             return []
-        items = [{"messages": [dict(m) for m in r.messages], "prefix": r.prefix, "seed": r.seed} for r in requests]
+        items = [
+            {
+                "messages": [dict(m) for m in r.messages],
+                "prefix": r.prefix,
+                "seed": r.seed,
+                "json_schema": dict(r.json_schema) if r.json_schema is not None else None,
+            }
+            for r in requests
+        ]
         sdict = sampling.as_dict()
         if self.dp == 1:
             raw = _run_chat(self._llm, self._vllm, items, sdict)

@@ -13,11 +13,13 @@ from synrank.config import default_of, help_of
 
 
 def _commands():
-    for info in app.registered_commands:
-        fn = info.callback
-        cls = getattr(fn, "__synrank_config__", None)
-        if cls is not None:
-            yield info.name or fn.__name__, fn, cls
+    groups = [("", app)] + [(f"{g.name} ", g.typer_instance) for g in app.registered_groups]  # e.g. `models pull`
+    for prefix, typer_app in groups:
+        for info in typer_app.registered_commands:
+            fn = info.callback
+            cls = getattr(fn, "__synrank_config__", None)
+            if cls is not None:
+                yield prefix + (info.name or fn.__name__), fn, cls
 
 
 CONFIG_COMMANDS = list(_commands())

@@ -110,10 +110,13 @@ FAKE_VLLM = textwrap.dedent(
 
     class SamplingParams:
         def __init__(self, n=1, temperature=1.0, top_p=1.0, max_tokens=16, seed=None, **kw):
-            unknown = set(kw) - {"top_k", "stop", "stop_token_ids", "presence_penalty", "repetition_penalty"}
+            unknown = set(kw) - {"top_k", "stop", "stop_token_ids", "presence_penalty", "repetition_penalty",
+                                 "structured_outputs", "guided_decoding"}
             if unknown:
                 raise TypeError(f"unexpected SamplingParams arguments {unknown}")
             self.n, self.temperature, self.top_p, self.max_tokens, self.seed = n, temperature, top_p, max_tokens, seed
+            constraint = kw.get("structured_outputs") or kw.get("guided_decoding")
+            self.constraint = None if constraint is None else {type(constraint).__name__: constraint.json}
 
     class _Completion:
         def __init__(self, text, token_ids, finish_reason):
@@ -144,7 +147,8 @@ FAKE_VLLM = textwrap.dedent(
             _log("chat", n=len(messages), seeds=[p.seed for p in params], temperature=params[0].temperature,
                  top_p=params[0].top_p, max_tokens=params[0].max_tokens,
                  add_generation_prompt=add_generation_prompt, continue_final_message=continue_final_message,
-                 use_tqdm=use_tqdm, users=[m[-2 if continue_final_message else -1]["content"] for m in messages])
+                 use_tqdm=use_tqdm, users=[m[-2 if continue_final_message else -1]["content"] for m in messages],
+                 constraints=[p.constraint for p in params])
             outs = []
             for conv, p in zip(messages, params):
                 user = [m for m in conv if m["role"] == "user"][-1]["content"]

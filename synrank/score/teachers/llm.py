@@ -7,7 +7,9 @@ relevance in ``[0, L-1]`` that keeps the model's uncertainty (as in fine-grained
 labelling, e.g. Zhuang et al. 2024, "Beyond Yes and No").
 
 The probabilities come from a :class:`LevelScorer`. :class:`TransformersLevelScorer` runs a causal LM
-with transformers directly (a local folder, a hub id, a ``.gguf`` file or the bundled ``smollm2``).
+with transformers directly (a local folder, a hub id, a ``.gguf`` file or the bundled ``smollm2``);
+:class:`LlamaCppLevelScorer` runs a GGUF model with llama.cpp (``backend="llamacpp"``), several prompts at
+once over its slots, from the top-50 next-token log-probabilities llama.cpp reports.
 Any backend that returns log-probabilities of the next token for a prompt can implement
 ``LevelScorer`` (e.g. a vLLM or OpenAI-compatible backend with ``logprobs``) without touching the rest.
 """
@@ -145,13 +147,84 @@ class TransformersLevelScorer:
         return {"backend": "transformers", "dtype": dtype_name(self.dtype), "device": str(self.device), "passage_tokens": self.passage_tokens}
 
 
+class LlamaCppLevelScorer:
+    """A GGUF model served by llama.cpp (synrank's llamacpp backend): one request per prompt asking for the
+    first answer token's top-``top_k`` log-probabilities, spread over the engine's slots. Level labels
+    outside the top ``top_k`` get probability 0 (they are far below the labels that are in it); a prompt
+    with no label at all in its top ``top_k`` gets the uniform distribution and is counted in ``info``.
+    Passages are cut to about ``passage_tokens`` tokens by characters (4 per token), as the engine's
+    tokenizer is not exposed."""
+
+    def __init__(
+        self, model: str, *, passage_tokens: int = 384, threads: int = 0, slots: int = 4, ctx_size: int = 0, top_k: int = 50
+    ) -> None:
+        from synrank.llm.factory import BackendOptions, create_backend
+
+        self.backend: Any = create_backend("llamacpp", BackendOptions(model=model, threads=threads, slots=slots, ctx_size=ctx_size))
+        self.passage_tokens = passage_tokens
+        self.top_k = top_k
+        self.no_label = 0
+
+    def truncate(self, passage: str) -> str:
+        limit = 4 * self.passage_tokens
+        return passage if len(passage) <= limit else passage[:limit].rsplit(" ", 1)[0]
+
+    def level_probabilities(
+        self, prompts: Sequence[list[dict[str, str]]], labels: Sequence[str], on_progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        out = np.zeros((len(prompts), len(labels)), dtype=np.float64)
+        step = 4 * self.backend.slots
+        for start in range(0, len(prompts), step):
+            batch = prompts[start : start + step]
+            for i, top in enumerate(self.backend.next_token_logprobs(batch, self.top_k), start=start):
+                logp = np.array([top.get(label, -np.inf) for label in labels])
+                if np.isneginf(logp).all():
+                    self.no_label += 1
+                    out[i] = 1.0 / len(labels)
+                    continue
+                p = np.exp(logp - logp.max())
+                out[i] = p / p.sum()
+            if on_progress is not None:
+                on_progress(len(batch))
+        return out
+
+    def info(self) -> dict[str, Any]:
+        return {**self.backend.info(), "passage_tokens": self.passage_tokens, "top_k": self.top_k, "prompts_without_a_label": self.no_label}
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+JUDGE_BACKENDS = ("transformers", "llamacpp", "auto")
+
+
 class LLMJudgeTeacher(Teacher):
     kind = "llm"
 
-    def __init__(self, model: str, config: TeacherConfig | None = None, *, levels: int = 4, scorer: LevelScorer | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        config: TeacherConfig | None = None,
+        *,
+        levels: int = 4,
+        scorer: LevelScorer | None = None,
+        backend: str = "transformers",
+        threads: int = 0,
+        slots: int = 4,
+    ) -> None:
+        """``backend``: transformers (any causal LM), llamacpp (GGUF models), or auto (llamacpp for a GGUF
+        model when the engine is installed and no GPU is visible, else transformers)."""
         super().__init__(model)
         level_definitions(levels)  # validate early
         self.levels = levels
+        if backend not in JUDGE_BACKENDS:
+            raise ConfigError(f"unknown LLM judge backend {backend!r} (use one of {', '.join(JUDGE_BACKENDS)})")
+        if scorer is None and backend == "auto":
+            from synrank.llm.factory import resolve_backend_name
+
+            backend = "llamacpp" if resolve_backend_name("auto", model) == "llamacpp" else "transformers"
+        if scorer is None and backend == "llamacpp":
+            scorer = LlamaCppLevelScorer(model, threads=threads, slots=slots)
         self.scorer: Any = scorer or TransformersLevelScorer(model, config)
 
     def score(
