@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures shared across areas live in tests/llm_fixtures.py; importing them here registers them for every test.
+from llm_fixtures import fake_vllm, queries_tsv, scripted_server, text_docs_template, tiny_llama  # noqa: E402,F401
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -38,10 +38,8 @@ def _import_vllm() -> Any:
     return vllm
 
 
-def structured_kwargs(vllm: Any, schema: dict[str, Any] | None) -> dict[str, Any]:
-    """``SamplingParams`` arguments that constrain the answer to ``schema`` in the installed vLLM."""
-    if schema is None:
-        return {}
+def _structured_outputs(vllm: Any) -> tuple[str, Any] | None:
+    """The ``SamplingParams`` keyword and parameter class for structured outputs in the installed vLLM, if any."""
     import importlib
 
     try:
@@ -49,10 +47,19 @@ def structured_kwargs(vllm: Any, schema: dict[str, Any] | None) -> dict[str, Any
     except ImportError:
         sp = vllm
     if hasattr(sp, "StructuredOutputsParams"):  # vLLM >= 0.11
-        return {"structured_outputs": sp.StructuredOutputsParams(json=schema)}
+        return "structured_outputs", sp.StructuredOutputsParams
     if hasattr(sp, "GuidedDecodingParams"):  # vLLM 0.6 - 0.10
-        return {"guided_decoding": sp.GuidedDecodingParams(json=schema)}
-    raise ConfigError("the installed vLLM has no structured outputs (StructuredOutputsParams/GuidedDecodingParams)")
+        return "guided_decoding", sp.GuidedDecodingParams
+    return None
+
+
+def structured_kwargs(vllm: Any, schema: dict[str, Any] | None) -> dict[str, Any]:
+    """``SamplingParams`` arguments that constrain the answer to ``schema`` in the installed vLLM."""
+    found = _structured_outputs(vllm) if schema is not None else None
+    if found is None:
+        return {}
+    keyword, cls = found
+    return {keyword: cls(json=schema)}
 
 
 def _sampling_params(vllm: Any, sampling: dict[str, Any], seed: int, schema: dict[str, Any] | None = None) -> Any:
@@ -71,6 +78,9 @@ def _run_chat(llm: Any, vllm: Any, items: list[dict[str, Any]], sampling: dict[s
     """Generate for plain items (picklable dicts): requests with and without a prefix go in separate calls,
     because ``add_generation_prompt``/``continue_final_message`` apply to a whole ``LLM.chat`` call."""
     results: list[dict[str, Any] | None] = [None] * len(items)
+    if _structured_outputs(vllm) is None:
+        # A vLLM without structured outputs cannot constrain decoding: answer through the prefix, as transformers does.
+        items = [{**it, "json_schema": None} for it in items]
     for with_prefix in (False, True):
         # A request with a schema is answered whole (no prefix to continue): it goes with the plain ones.
         idx = [i for i, it in enumerate(items) if (bool(it["prefix"]) and it.get("json_schema") is None) == with_prefix]

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import socket
 
-import pytest
 
-from test_llm_fixtures import queries_tsv, read_jsonl, text_docs_template, tiny_llama  # noqa: F401
+from helpers import read_jsonl
 
 FAST = ("--max-new-tokens", "8", "--min-words", "1", "--device", "cpu", "--dtype", "fp32", "--threads", "1")
 

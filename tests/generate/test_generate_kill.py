@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from test_llm_fixtures import read_jsonl, text_docs_template, tiny_llama  # noqa: F401
+from helpers import read_jsonl
 
 
 @pytest.mark.slow

@@ -229,7 +229,7 @@ def scripted(monkeypatch, tmp_path):
         return holder["backend"]
 
     monkeypatch.setattr("synrank.llm.factory.create_backend", fake_create)
-    monkeypatch.setattr("synrank.llm.factory.resolve_backend_name", lambda name: "transformers")
+    monkeypatch.setattr("synrank.llm.factory.resolve_backend_name", lambda name, model=None: "transformers")
     monkeypatch.setattr("synrank.runtime.seeding.set_threads", lambda n: 1)
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("".join(json.dumps({"_id": f"d{i}", "text": f"passage number {i} about things"}) + "\n" for i in range(2)))

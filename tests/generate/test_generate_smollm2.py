@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from test_llm_fixtures import read_jsonl
+from helpers import read_jsonl
 
 
 @pytest.mark.slow

@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from synrank.errors import ConfigError
 from synrank.llm.base import ChatRequest, SamplingConfig
-from test_llm_fixtures import queries_tsv, read_jsonl, text_docs_template, tiny_llama  # noqa: F401
+from helpers import read_jsonl
 
 KEY = "sk-test-0123456789abcdef"
 WORDS = "red green blue cyan magenta yellow black white orange purple brown pink grey olive navy teal".split()
@@ -103,52 +100,6 @@ def test_backend_reads_server_answers(transformers_server, tiny_llama):
         assert o.completion_tokens == 5 and o.finish_reason == "length" and o.text.strip()
 
 
-class _Scripted(BaseHTTPRequestHandler):
-    """Answers /v1/chat/completions from a script of (status, headers, body) and records requests."""
-
-    script: list = []
-    seen: list = []
-    lock = threading.Lock()
-
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        length = int(self.headers.get("content-length", 0))
-        body = json.loads(self.rfile.read(length))
-        with self.lock:
-            self.seen.append({"path": self.path, "auth": self.headers.get("authorization"), "body": body})
-            status, headers, payload = self.script.pop(0) if self.script else (200, {}, None)
-        if payload is None:
-            user = body["messages"][-1]["content"]
-            topic = next((ln for ln in user.splitlines() if ln.startswith("Query:")), user)
-            words = random.Random(body.get("seed")).sample(WORDS, 8)  # different answers per seed
-            content = json.dumps({"passage": f"answer to {topic}: {' '.join(words)}"})
-            payload = {
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-                "usage": {"prompt_tokens": 11, "completion_tokens": 6},
-            }
-        data = json.dumps(payload).encode() if not isinstance(payload, bytes) else payload
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def scripted_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
-    _Scripted.script, _Scripted.seen = [], []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", _Scripted
-    server.shutdown()
-    server.server_close()
-
-
 def test_retries_on_429_and_5xx_then_succeeds(scripted_server, monkeypatch):
     from synrank.llm.openai_backend import OpenAIBackend
 
@@ -218,12 +169,13 @@ def _continuation(text: str) -> dict:
 
 
 def test_prefill_sends_the_prefix_and_parses_the_continuation(cli, scripted_server, queries_tsv, tmp_path):
-    """--prefill: the template's response prefix goes as a final assistant turn (continue_final_message for
-    vLLM); the server answers only the continuation, and the engine joins the two before parsing. A server
-    that echoes the prefix back is handled too."""
+    """--prefill on a server that refuses response_format: the template's response prefix goes as a final
+    assistant turn (continue_final_message for vLLM); the server answers only the continuation, and the engine
+    joins the two before parsing. A server that echoes the prefix back is handled too."""
     base, handler = scripted_server
     one, two = " ".join(WORDS[:12]), " ".join(reversed(WORDS[-12:]))  # unlike enough to pass the dedup check
     handler.script = [
+        (400, {}, {"error": "response_format is not supported"}),  # refused once: never asked again
         (200, {}, _continuation(one)),  # the server stopped at '"}' and dropped it, as OpenAI-style servers do
         (200, {}, _continuation(f'{{"passage": "{two}"}}')),  # echoes the prefix
     ]
@@ -233,7 +185,9 @@ def test_prefill_sends_the_prefix_and_parses_the_continuation(cli, scripted_serv
     assert r.code == 0, r.stderr
     texts = sorted(d["text"] for d in read_jsonl(out)[0]["documents"])
     assert texts == sorted([one, two])
-    for s in handler.seen:
+    assert "response_format" in handler.seen[0]["body"] and len(handler.seen) == 3
+    for s in handler.seen[1:]:
+        assert "response_format" not in s["body"]
         last = s["body"]["messages"][-1]
         assert last["role"] == "assistant" and last["content"] == '{"passage": "'
         assert s["body"]["continue_final_message"] is True and s["body"]["add_generation_prompt"] is False

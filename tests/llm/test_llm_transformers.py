@@ -7,7 +7,6 @@ import pytest
 
 from synrank.errors import ConfigError
 from synrank.llm.base import ChatRequest, SamplingConfig
-from test_llm_fixtures import tiny_llama  # noqa: F401
 
 
 @pytest.fixture(scope="module")

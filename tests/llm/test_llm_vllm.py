@@ -15,7 +15,7 @@ import pytest
 
 from synrank.errors import ConfigError
 from synrank.llm.base import ChatRequest, SamplingConfig
-from test_llm_fixtures import fake_vllm, queries_tsv, read_jsonl  # noqa: F401
+from helpers import read_jsonl
 
 
 def _calls(log):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_llm_fixtures import read_jsonl, tiny_llama  # noqa: F401
+from helpers import read_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -21,7 +21,7 @@ import pytest
 
 from synrank.errors import ConfigError
 from synrank.llm.base import ChatRequest, SamplingConfig
-from test_llm_fixtures import read_jsonl
+from helpers import read_jsonl
 
 xllamacpp = pytest.importorskip("xllamacpp", reason="the llama.cpp engine is not installed (make setup)")
 

@@ -1,11 +1,14 @@
-"""Shared helpers for the generate/llm tests: a tiny random Llama (real transformers model, seconds to
-build), a fake ``vllm`` package (for checking our calls against vLLM's API without a GPU), and small
-input files. Test modules import the fixtures they use from here."""
+"""Fixtures shared by the generate/llm/score/pipeline tests (conftest.py registers them for every test): a tiny
+random Llama (real transformers model, seconds to build), a fake ``vllm`` package (for checking our calls
+against vLLM's API without a GPU), a scripted OpenAI-compatible server, and small input files."""
 
 from __future__ import annotations
 
 import json
+import random
 import textwrap
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -87,8 +90,6 @@ def queries_tsv(tmp_path, msmarco_dir) -> Path:
     return p
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 FAKE_VLLM = textwrap.dedent(
@@ -181,3 +182,53 @@ def fake_vllm(tmp_path, monkeypatch):
     module = importlib.import_module("vllm")
     monkeypatch.setitem(sys.modules, "vllm", module)
     return log
+
+
+# --- a scripted OpenAI-compatible server (answers what a test queues in `script`) ---------------------------
+SERVER_WORDS = "red green blue cyan magenta yellow black white orange purple brown pink grey olive navy teal".split()
+
+
+class _Scripted(BaseHTTPRequestHandler):
+    """Answers /v1/chat/completions from a script of (status, headers, body) and records requests."""
+
+    script: list = []
+    seen: list = []
+    lock = threading.Lock()
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        length = int(self.headers.get("content-length", 0))
+        body = json.loads(self.rfile.read(length))
+        with self.lock:
+            self.seen.append({"path": self.path, "auth": self.headers.get("authorization"), "body": body})
+            status, headers, payload = self.script.pop(0) if self.script else (200, {}, None)
+        if payload is None:
+            user = body["messages"][-1]["content"]
+            topic = next((ln for ln in user.splitlines() if ln.startswith("Query:")), user)
+            words = random.Random(body.get("seed")).sample(SERVER_WORDS, 8)  # different answers per seed
+            content = json.dumps({"passage": f"answer to {topic}: {' '.join(words)}"})
+            payload = {
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+                "usage": {"prompt_tokens": 11, "completion_tokens": 6},
+            }
+        data = json.dumps(payload).encode() if not isinstance(payload, bytes) else payload
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def scripted_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    _Scripted.script, _Scripted.seen = [], []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", _Scripted
+    server.shutdown()
+    server.server_close()

@@ -13,8 +13,6 @@ import json
 import pytest
 
 from synrank.llm.base import ChatRequest, SamplingConfig
-from test_llm_fixtures import fake_vllm  # noqa: F401
-from test_llm_openai import scripted_server  # noqa: F401
 
 SCHEMA = {"type": "object", "properties": {"query": {"type": "string", "minLength": 3, "maxLength": 80}}, "required": ["query"]}
 PREFIX = '{"query": "'
