@@ -56,7 +56,9 @@ class GenerateConfig:
     )
     # model and sampling
     model: str = setting(
-        "smollm2", help="LLM: alias (smollm2), local folder, .gguf file, hub id, or the served model name (openai)."
+        "qwen2.5-coder-0.5b",
+        help="LLM: alias (qwen2.5-coder-0.5b, qwen2.5-coder-1.5b, smollm2; see `synrank models`), local folder, .gguf file, "
+        "hub id, or the served model name (openai).",
     )
     backend: str = setting(
         "auto",

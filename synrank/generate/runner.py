@@ -22,8 +22,8 @@ from synrank.generate.task import GenerationTask
 from synrank.llm.base import ChatRequest, SamplingConfig
 
 DEMO_NOTE = (
-    "note: the model defaults to the bundled SmolLM2-135M-Instruct, a tiny demo model whose texts are weak; "
-    "for real data use e.g. model Qwen/Qwen2.5-7B-Instruct with backend vllm (GPU) or backend openai with a base_url"
+    "note: smollm2 (SmolLM2-135M-Instruct) is a tiny test model whose texts are weak; on a CPU use the default "
+    "qwen2.5-coder-0.5b (synrank models pull qwen2.5-coder-0.5b), on a GPU e.g. Qwen/Qwen2.5-7B-Instruct with backend vllm"
 )
 # Prompts per backend call when chunk_size is 0: a chunk is also what a kill can lose.
 DEFAULT_CHUNK = {"transformers": 64, "vllm": 4096, "openai": 64, "llamacpp": 64}

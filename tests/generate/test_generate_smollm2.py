@@ -16,10 +16,10 @@ def test_smollm2_graded_passages_for_real_queries(cli, smollm2_gguf, msmarco_dir
     queries = tmp_path / "q.tsv"
     queries.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "synth.jsonl"
-    r = cli("generate", "--levels", "4", "--max-new-tokens", "140", "--max-retries", "2", "--seed", "1", "--threads", "1",
+    r = cli("generate", "--model", "smollm2", "--backend", "transformers", "--levels", "4", "--max-new-tokens", "140", "--max-retries", "2", "--seed", "1", "--threads", "1",
             str(queries), "--out", out)
     assert r.code == 0, r.stderr
-    assert "tiny demo model" in r.stderr  # the default model says what it is
+    assert "tiny test model" in r.stderr  # smollm2 says what it is
     records = read_jsonl(out)
     rejects_path = tmp_path / "synth.jsonl.rejects.jsonl"
     rejects = read_jsonl(rejects_path) if rejects_path.exists() else []
