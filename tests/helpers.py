@@ -111,3 +111,33 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# --- kill -9 tests (generate, llamacpp): start a command and let it write a few records -----------------------
+
+def start_until_lines(cmd: list[str], out: Path, *, lines: int = 3, timeout: float = 180, env: dict | None = None):
+    """Start ``cmd`` and return the running process once ``out`` holds ``lines`` complete lines (fail otherwise)."""
+    import subprocess
+    import time
+
+    import pytest
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if out.exists() and out.read_text(encoding="utf-8").count("\n") >= lines:
+            break
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        pytest.fail(f"the command finished before it could be killed: {proc.stderr.read().decode()[-1000:]}")
+    return proc
+
+
+# --- search/score: a five-document toy corpus ------------------------------------------------------------------
+TOY_DOCS = {
+    "d1": "The quick brown fox jumps over the lazy dog",
+    "d2": "A fox is a small omnivorous mammal; the fox hunts at night",
+    "d3": "Dogs are loyal animals and dogs love long walks",
+    "d4": "Quantum computers use qubits for computation",
+    "d5": "The lazy cat sleeps all day while the dog barks",
+}

@@ -7,11 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from helpers import read_jsonl
+from helpers import read_jsonl, start_until_lines
 
 
 @pytest.mark.slow
@@ -24,14 +23,7 @@ def test_kill_9_then_resume(tiny_llama, text_docs_template, msmarco_dir, tmp_pat
            "--template", str(text_docs_template), "--levels", "2", "--max-new-tokens", "32", "--min-words", "1", "--chunk-size", "2",
            "--device", "cpu", "--dtype", "fp32", "--threads", "1", str(queries), "--out", str(out)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 180
-    while time.time() < deadline and proc.poll() is None:
-        if out.exists() and out.read_text(encoding="utf-8").count("\n") >= 3:
-            break
-        time.sleep(0.05)
-    if proc.poll() is not None:
-        pytest.fail(f"generate finished before it could be killed: {proc.stderr.read().decode()[-1000:]}")
+    proc = start_until_lines(cmd, out, timeout=180, env=env)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = out.read_bytes()

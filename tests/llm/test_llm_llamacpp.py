@@ -21,7 +21,7 @@ import pytest
 
 from synrank.errors import ConfigError
 from synrank.llm.base import ChatRequest, SamplingConfig
-from helpers import read_jsonl
+from helpers import read_jsonl, start_until_lines
 
 xllamacpp = pytest.importorskip("xllamacpp", reason="the llama.cpp engine is not installed (make setup)")
 
@@ -191,15 +191,8 @@ def test_kill_9_leaves_no_engine_and_resume_has_no_duplicates(scifact_dir, tmp_p
     out = tmp_path / "killed.jsonl"
     cmd = [sys.executable, "-m", "synrank", "generate", "--task", "queries", "--types", "question", "--backend", "llamacpp",
            "--model", "smollm2", "--slots", "2", "--chunk-size", "2", "--max-new-tokens", "40", "--threads", "2", str(corpus), "--out", str(out)]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if out.exists() and out.read_text(encoding="utf-8").count("\n") >= 3:
-            break
-        time.sleep(0.05)
-    if proc.poll() is not None:
-        pytest.fail(f"generate finished before it could be killed: {proc.stderr.read().decode()[-1000:]}")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = start_until_lines(cmd, out, timeout=120, env=env)
     ps = psutil.Process(proc.pid)
     assert ps.children(recursive=True) == []  # no llama-server child to orphan
     proc.send_signal(signal.SIGKILL)

@@ -8,14 +8,9 @@ import json
 
 import numpy as np
 import pytest
+from helpers import TOY_DOCS
 
-DOCS = {
-    "d1": "The quick brown fox jumps over the lazy dog",
-    "d2": "A fox is a small omnivorous mammal; the fox hunts at night",
-    "d3": "Dogs are loyal animals and dogs love long walks",
-    "d4": "Quantum computers use qubits for computation",
-    "d5": "The lazy cat sleeps all day while the dog barks",
-}
+DOCS = TOY_DOCS
 
 
 @pytest.fixture(scope="module")

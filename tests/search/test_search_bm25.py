@@ -11,16 +11,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers import TOY_DOCS
 
 from synrank.search.bm25 import BM25Config, BM25Index, default_cache_root, load_or_build_bm25
 
-DOCS = {
-    "d1": "The quick brown fox jumps over the lazy dog",
-    "d2": "A fox is a small omnivorous mammal; the fox hunts at night",
-    "d3": "Dogs are loyal animals and dogs love long walks",
-    "d4": "Quantum computers use qubits for computation",
-    "d5": "The lazy cat sleeps all day while the dog barks",
-}
+DOCS = TOY_DOCS
 
 
 def lucene_bm25(query: str, docs: dict[str, str], k1: float, b: float) -> dict[str, float]:
