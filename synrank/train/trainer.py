@@ -23,7 +23,7 @@ from typing import Any
 
 from synrank.errors import ConfigError, InputError
 from synrank.formats import atomic_write, make_manifest
-from synrank.formats.outputs import check_output, guarded_output
+from synrank.formats.outputs import ResumeState, check_output, guarded_output, stamp_location
 from synrank.train.callbacks import (
     COMPLETE_MARKER,
     CheckpointMarkerCallback,
@@ -179,22 +179,32 @@ def _inputs(cfg: TrainConfig) -> list[str | None]:
     return [*cfg.inputs, cfg.dataset, cfg.negatives]
 
 
+# Settings that only steer the run, not what is trained: they may change between a run and its --resume.
+_RUN_ONLY = frozenset({"resume", "overwrite", "keep_checkpoints", "logging_steps", "threads", "device"})
+
+
+def _fingerprint(cfg: TrainConfig) -> dict[str, Any]:
+    return {k: v for k, v in asdict(cfg).items() if k not in _RUN_ONLY}
+
+
 def _prepare_state(cfg: TrainConfig, out: Path, state: Path, is_main: bool) -> Path | None:
-    """Refuse to clobber the user's folders (before any work); the checkpoint to resume from, if any."""
+    """Refuse to clobber the user's folders (before any work); the checkpoint to resume from, if any.
+
+    The training state carries the shared resume stamp (:class:`~synrank.formats.outputs.ResumeState`):
+    ``--resume`` with other settings is refused, naming them, instead of mixing two trainings.
+    """
     # A folder synrank did not write is never replaced, one it wrote only with overwrite; nor an input.
     check_output(out, inputs=_inputs(cfg), overwrite=cfg.overwrite, kind="dir")
-    if not state.exists():
-        return None
-    if cfg.resume:
-        return last_complete_checkpoint(state)
-    if cfg.overwrite:
-        if is_main:
-            shutil.rmtree(state)
-        return None
-    raise InputError(
-        "a previous run left its training state here: pass --resume to continue it or --overwrite to start over",
-        path=state,
-    )
+    if state.exists() and not cfg.resume and not cfg.overwrite:
+        raise InputError(
+            "a previous run left its training state here: pass --resume to continue it or --overwrite to start over",
+            path=state,
+        )
+    # Decided on every process (the same answer everywhere); only the main process touches the disk.
+    decision = ResumeState.decide(state, _fingerprint(cfg), overwrite=cfg.overwrite and not cfg.resume, name=str(state))
+    if is_main:
+        decision.start()
+    return last_complete_checkpoint(state) if decision.action == "resume" else None
 
 
 def _load_data(cfg: TrainConfig, world_size: int, info: Callable[[str], None]) -> _Data:
@@ -405,5 +415,6 @@ def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=la
         _write_output(cfg, out, model, loss, data, result, log_path, extra)
         if not cfg.keep_checkpoints:
             shutil.rmtree(state, ignore_errors=True)
+            stamp_location(state).unlink(missing_ok=True)
     barrier()
     return result

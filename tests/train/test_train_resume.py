@@ -14,6 +14,7 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
+from synrank.errors import ConfigError
 from synrank.train import TrainConfig, train
 from synrank.train.callbacks import COMPLETE_MARKER
 from helpers import weights, write_synth
@@ -51,8 +52,12 @@ def test_interrupted_then_resumed_run_matches_uninterrupted(tmp_path, tiny_bi_en
     state = tmp_path / "part.train-state"
     assert not part.exists()  # nothing half-written where the model will go
     assert (state / "checkpoint-3" / COMPLETE_MARKER).exists()
+    # Resuming with other settings would mix two trainings: refused, naming the setting.
+    with pytest.raises(ConfigError, match=r"different settings \(lr\)"):
+        train(_cfg(src, tiny_bi_encoder, part, resume=True, lr=2e-3))
     result = train(_cfg(src, tiny_bi_encoder, part, resume=True))
     assert result.steps == 6
+    assert not state.exists() and not (tmp_path / ".part.train-state.resume.json").exists()
     a, b = weights(full), weights(part)
     assert a.keys() == b.keys()
     for k in a:
