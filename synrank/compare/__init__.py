@@ -19,8 +19,7 @@ load NumPy or SciPy.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from synrank._lazy import lazy_exports
 
 _WHERE = {
     "run": "stage",
@@ -54,9 +53,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'synrank.compare' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"synrank.compare.{module}"), name)
+__getattr__ = lazy_exports("synrank.compare", _WHERE)

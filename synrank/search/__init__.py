@@ -7,8 +7,7 @@ imported on first use, so reading the config (as the CLI does at start-up) loads
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from synrank._lazy import lazy_exports
 
 _WHERE = {
     "run": "stage",
@@ -25,9 +24,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'synrank.search' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"synrank.search.{module}"), name)
+__getattr__ = lazy_exports("synrank.search", _WHERE)
