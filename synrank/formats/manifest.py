@@ -21,7 +21,8 @@ from typing import Any
 from synrank import __version__
 from synrank.formats.io import atomic_write
 
-_SECRET_OPTION = re.compile(r"(key|token|secret|password|passwd|auth)", re.IGNORECASE)
+# Whole words of the option name: --hf-token and --api-key are secrets, --max-new-tokens and --keywords are not.
+_SECRET_OPTION = re.compile(r"(^--|[-_])(key|token|secret|password|passwd|auth|credentials?)($|[-_=])", re.IGNORECASE)
 _SECRET_VALUE = re.compile(r"^(sk-|hf_|Bearer\s)", re.IGNORECASE)
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "faiss-cpu", "numpy", "pytrec-eval-terrier", "POT", "bm25s", "vllm")
 REDACTED = "***"
@@ -81,7 +82,7 @@ def redact_argv(argv: list[str]) -> list[str]:
             out.append(REDACTED)
             hide_next = False
             continue
-        if arg.startswith("--") and _SECRET_OPTION.search(arg) and not arg.split("=")[0].endswith("-env"):
+        if arg.startswith("--") and _SECRET_OPTION.search(arg.split("=")[0]) and not arg.split("=")[0].endswith("-env"):
             if "=" in arg:
                 out.append(arg.split("=", 1)[0] + "=" + REDACTED)
             else:

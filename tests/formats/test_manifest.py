@@ -16,6 +16,14 @@ def test_redact_argv_hides_secret_values_keeps_env_names():
     assert "--api-key-env OPENAI_API_KEY" in joined and "--model m" in joined
 
 
+def test_redact_argv_keeps_numbers_of_options_that_merely_contain_a_secret_word():
+    # A manifest must say what ran: --max-new-tokens 64 was once recorded as "--max-new-tokens ***".
+    argv = ["synrank", "generate", "--max-new-tokens", "64", "--batch-tokens=4096", "--max-passage-tokens", "256",
+            "--hf-token", "abc", "--auth-header", "xyz", "--secret=s3"]
+    assert redact_argv(argv) == ["synrank", "generate", "--max-new-tokens", "64", "--batch-tokens=4096",
+                                 "--max-passage-tokens", "256", "--hf-token", "***", "--auth-header", "***", "--secret=***"]
+
+
 def test_manifest_content_and_paths(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["synrank", "index", "c.jsonl", "--hf-token", "hf_zzz"])
     monkeypatch.setenv("OPENAI_API_KEY", "sk-live-should-not-appear")
