@@ -10,6 +10,8 @@
 # skipped when its output is complete, and the generate/search/score steps resume inside themselves.
 #
 # Sizes and models are variables (defaults: bundled models on the CPU). SIZE=tiny is the CI smoke size, SIZE=demo what `make demo` runs.
+# QUERIES=FILE trains on queries generated earlier (e.g. examples/data/scifact/queries.jsonl) instead of step 1;
+# the file is only read.
 # Paper scale on a GPU: see docs/recipes.md.
 set -euo pipefail
 CORPUS="${1:?usage: $0 CORPUS_DIR (a BEIR folder)}"
@@ -17,7 +19,7 @@ SIZE="${SIZE:-small}"
 case "$SIZE" in
   tiny)  N_PASSAGES="${N_PASSAGES:-4}";   TYPES="${TYPES:-title,keywords}";              STEPS="${STEPS:-2}";  BATCH="${BATCH:-4}"; MAX_NEW="${MAX_NEW:-24}"; FILTERS="${FILTERS-}" ;;
   demo)  N_PASSAGES="${N_PASSAGES:-24}";  TYPES="${TYPES:-title,keywords}";              STEPS="${STEPS:--1}"; BATCH="${BATCH:-8}"; MAX_NEW="${MAX_NEW:-32}" ;;
-  small) N_PASSAGES="${N_PASSAGES:-300}"; TYPES="${TYPES:-question,claim,keywords,title}"; STEPS="${STEPS:--1}"; BATCH="${BATCH:-16}"; MAX_NEW="${MAX_NEW:-64}" ;;
+  small) N_PASSAGES="${N_PASSAGES:-128}"; TYPES="${TYPES:-question,claim,keywords,title}"; STEPS="${STEPS:--1}"; BATCH="${BATCH:-16}"; MAX_NEW="${MAX_NEW:-64}" ;;
   full)  N_PASSAGES="${N_PASSAGES:-5000}"; TYPES="${TYPES:-question,claim,keywords,title,search}"; STEPS="${STEPS:--1}"; BATCH="${BATCH:-64}"; MAX_NEW="${MAX_NEW:-64}" ;;
   *) echo "$0: SIZE must be tiny, demo, small or full" >&2; exit 2 ;;
 esac
@@ -50,20 +52,27 @@ synrank check "$CORPUS"
 . "$(dirname "$0")/sharded_generate.sh"
 teacher_args=(); for t in $TEACHERS; do teacher_args+=(--teacher "$t"); done
 
-step "1. synthetic queries ($TYPES) for the first $N_PASSAGES passages with $GEN_MODEL"
-gen() {  # gen OUT extra-args...
-  local out="$1"; shift
-  synrank generate --task queries --types "$TYPES" --per-doc 1 --limit "$N_PASSAGES" --model "$GEN_MODEL" --backend "$BACKEND" \
-    --max-new-tokens "$MAX_NEW" --seed "$SEED" $GEN_ARGS "$CORPUS" --out "$out" "$@"
-}
-generate_sharded "$WORK/queries.jsonl" "$SHARDS" gen
+QUERIES="${QUERIES:-}"
+if [ -n "$QUERIES" ]; then
+  step "1. synthetic queries: $QUERIES (given, not regenerated)"
+  synrank check --queries "$QUERIES"
+else
+  step "1. synthetic queries ($TYPES) for the first $N_PASSAGES passages with $GEN_MODEL"
+  gen() {  # gen OUT extra-args...
+    local out="$1"; shift
+    synrank generate --task queries --types "$TYPES" --per-doc 1 --limit "$N_PASSAGES" --model "$GEN_MODEL" --backend "$BACKEND" \
+      --max-new-tokens "$MAX_NEW" --seed "$SEED" $GEN_ARGS "$CORPUS" --out "$out" "$@"
+  }
+  generate_sharded "$WORK/queries.jsonl" "$SHARDS" gen
+  QUERIES="$WORK/queries.jsonl"
+fi
 
 step "2. index the corpus with the base model $BASE"
 [ -f "$WORK/idx-base/manifest.json" ] || synrank index "$CORPUS" --model "$BASE" --out "$WORK/idx-base"
 
 step "3. candidates: dense (base model) and BM25, top 100 each"
-synrank search "$WORK/idx-base" "$WORK/queries.jsonl" --k 100 --out "$WORK/dense.jsonl"
-synrank search --bm25 "$CORPUS" "$WORK/queries.jsonl" --k 100 --out "$WORK/bm25.jsonl"
+synrank search "$WORK/idx-base" "$QUERIES" --k 100 --out "$WORK/dense.jsonl"
+synrank search --bm25 "$CORPUS" "$QUERIES" --k 100 --out "$WORK/bm25.jsonl"
 
 step "4. fuse with RRF, score with the teacher(s) ($TEACHERS), apply the paper's filters"
 synrank score "$WORK/dense.jsonl" "$WORK/bm25.jsonl" --corpus "$CORPUS" --fuse rrf "${teacher_args[@]}" \
@@ -72,7 +81,7 @@ synrank score "$WORK/dense.jsonl" "$WORK/bm25.jsonl" --corpus "$CORPUS" --fuse r
 lists="$WORK/lists.jsonl"
 if [ "$DEV_ONE_IN" -gt 0 ]; then
   step "4b. dev split: one generated query in $DEV_ONE_IN (before filtering; relevant = its source passage) held out"
-  python "$(dirname "$0")/dev_split.py" "$WORK/queries.jsonl" "$WORK/lists.jsonl" --one-in "$DEV_ONE_IN" --out "$WORK"
+  python "$(dirname "$0")/dev_split.py" "$QUERIES" "$WORK/lists.jsonl" --one-in "$DEV_ONE_IN" --out "$WORK"
   lists="$WORK/lists-train.jsonl"
 fi
 

@@ -9,6 +9,8 @@
 # loss) and infonce (binary: level >= 2 positive) on the same documents -> index + eval zero-shot -> compare.
 # Queries that lost passages to generation rejects and have fewer than GROUP left are skipped (--drop-unusable).
 # Sizes and models are variables (defaults: bundled models on the CPU). SIZE=tiny is the CI smoke size.
+# SYNTH=FILE trains on graded documents generated earlier (e.g. examples/data/scifact/sycl-docs.jsonl) instead
+# of step 1; the file is only read.
 set -euo pipefail
 QUERIES="${1:?usage: $0 QUERIES EVAL_DIR}"
 EVAL_DIR="${2:?usage: $0 QUERIES EVAL_DIR}"
@@ -43,18 +45,25 @@ step "0. check every input (queries, evaluation corpus, queries and qrels) befor
 synrank check "$EVAL_DIR" --queries "$QUERIES"
 . "$(dirname "$0")/sharded_generate.sh"
 
-step "1. graded documents (4 levels, TREC DL scale) for the first $N_QUERIES queries with $GEN_MODEL"
-gen() {  # gen OUT extra-args...
-  local out="$1"; shift
-  synrank generate --task docs --levels 4 --docs-per-level 1 --limit "$N_QUERIES" --model "$GEN_MODEL" \
-    --backend "$BACKEND" --max-new-tokens "$MAX_NEW" --seed "$SEED" $GEN_ARGS "$QUERIES" --out "$out" "$@"
-}
-generate_sharded "$WORK/synth.jsonl" "$SHARDS" gen
+SYNTH="${SYNTH:-}"
+if [ -n "$SYNTH" ]; then
+  step "1. graded documents: $SYNTH (given, not regenerated)"
+  [ -s "$SYNTH" ] || { echo "$0: SYNTH=$SYNTH: no such file or empty" >&2; exit 2; }
+else
+  step "1. graded documents (4 levels, TREC DL scale) for the first $N_QUERIES queries with $GEN_MODEL"
+  gen() {  # gen OUT extra-args...
+    local out="$1"; shift
+    synrank generate --task docs --levels 4 --docs-per-level 1 --limit "$N_QUERIES" --model "$GEN_MODEL" \
+      --backend "$BACKEND" --max-new-tokens "$MAX_NEW" --seed "$SEED" $GEN_ARGS "$QUERIES" --out "$out" "$@"
+  }
+  generate_sharded "$WORK/synth.jsonl" "$SHARDS" gen
+  SYNTH="$WORK/synth.jsonl"
+fi
 
 train() {  # train LOSS OUT SEED extra-args...
   local loss="$1" out="$2" seed="$3"; shift 3
   [ -f "$out/manifest.json" ] && return 0
-  synrank train "$WORK/synth.jsonl" --model "$BASE" --loss "$loss" --group-size "$GROUP" --drop-unusable --batch-size "$BATCH" \
+  synrank train "$SYNTH" --model "$BASE" --loss "$loss" --group-size "$GROUP" --drop-unusable --batch-size "$BATCH" \
     --lr "$LR" --epochs "$EPOCHS" --max-steps "$STEPS" --seed "$seed" $SIM_ARGS $TRAIN_ARGS --out "$out" "$@"
 }
 step "2. train wasserstein, ws2 and infonce (level >= 2 positive) on the same documents (seeds: $SEEDS)"

@@ -118,3 +118,31 @@ def test_example_scripts_tiny(tmp_path, slice_dir, msmarco_dir, script):
     assert p.returncode == 0, p.stderr[-3000:]
     assert (tmp_path / "work" / "compare.md").read_text().count("|") > 10
     assert (tmp_path / "work" / "deltas.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["domain_adaptation.sh", "graded_synthetic.sh"])
+def test_example_scripts_start_from_given_data(tmp_path, slice_dir, msmarco_dir, script):
+    """QUERIES= / SYNTH= (what scifact_results.sh SKIP_GENERATE=1 passes): no generation, the given file untouched."""
+    import os
+
+    docs = read_jsonl(slice_dir / "corpus.jsonl")[:6]
+    if script == "domain_adaptation.sh":
+        given = tmp_path / "given-queries.jsonl"
+        rows = [{"query_id": f"{d['_id']}-title-0", "text": d["title"], "type": "title", "source_doc_id": d["_id"]} for d in docs]
+        var, args, generated = "QUERIES", [str(slice_dir)], "queries.jsonl"
+    else:
+        given = tmp_path / "given-docs.jsonl"
+        rows = [{"query_id": f"q{i}", "query": d["title"],
+                 "documents": [{"doc_id": f"q{i}-l{lv}", "level": lv, "text": f"{d['text'][:200]} level {lv}"} for lv in (3, 2, 1)]}
+                for i, d in enumerate(docs)]
+        var, args, generated = "SYNTH", [str(msmarco_dir / "dl19-queries.tsv"), str(slice_dir)], "synth.jsonl"
+    given.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    before = given.read_bytes()
+    work = tmp_path / "work"
+    env = {**os.environ, "SIZE": "tiny", "WORK": str(work), var: str(given), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    p = subprocess.run(["bash", str(REPO / "examples" / script), *args], env=env, capture_output=True, text=True, timeout=1800)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "given, not regenerated" in p.stderr and "synrank generate" not in p.stderr
+    assert not (work / generated).exists() and given.read_bytes() == before
+    assert (work / "compare.md").read_text().count("|") > 10
