@@ -357,6 +357,7 @@ def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = Non
                 load_seconds = time.perf_counter() - t0
                 task = task.with_tokenizer(_tokenizer_of(backend))
                 meta = {"model": cfg.model, "backend": backend_name, **sampling.as_dict(), **task.record_meta()}
+                before = _stats_of(target.manifest_path) if done else None  # read before it is rewritten
                 target.manifest = make_manifest("generate", model=cfg.model, config=config, backend=backend.info())
                 target.write_manifest()  # before the first record: a killed run's output is recognisably synrank's
                 engine = SlotEngine(backend, sampling, max_retries=cfg.max_retries, dedup_threshold=cfg.dedup_threshold, min_words=min_words)
@@ -410,7 +411,7 @@ def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = Non
             task_info=task.manifest_info(),
         )
         if target.manifest is not None:
-            target.manifest["stats"] = {
+            this_run = {
                 **stats,
                 "load_seconds": round(load_seconds, 2),
                 "generate_seconds": round(gen_seconds, 2),
@@ -418,10 +419,44 @@ def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = Non
                 "records_written": writer.written,
                 "reject_reasons": reject_kinds,
             }
+            # The manifest describes the whole output: a resumed run adds its counts to the earlier runs'.
+            target.manifest["stats"] = _add_stats(before, this_run)
+            target.manifest["stats_last_run"] = this_run
             target.manifest["rejects"] = str(rejects_path) if rejects_path else None
             target.manifest.update(task.manifest_info())
         # guarded_output writes the final manifest when the block ends.
     return result
+
+
+def _stats_of(manifest: Path | None) -> dict[str, Any] | None:
+    """The ``stats`` of an earlier run's manifest, if it has any (a run killed early has none)."""
+    import json
+
+    try:
+        stats = json.loads(manifest.read_text(encoding="utf-8")).get("stats") if manifest else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return stats if isinstance(stats, dict) else None
+
+
+def _add_stats(before: dict[str, Any] | None, run: dict[str, Any]) -> dict[str, Any]:
+    """Totals over every run into one output: counts and seconds summed, tokens/s recomputed, ``runs`` counted."""
+    if not before:
+        return {**run, "runs": 1}
+    total: dict[str, Any] = {}
+    for key, value in run.items():
+        prev = before.get(key)
+        if key == "reject_reasons":
+            prev = prev if isinstance(prev, dict) else {}
+            total[key] = {k: prev.get(k, 0) + value.get(k, 0) for k in sorted({*prev, *value})}
+        elif isinstance(value, (int, float)) and isinstance(prev, (int, float)) and key != "tokens_per_second":
+            total[key] = round(prev + value, 2) if isinstance(value, float) else prev + value
+        else:
+            total[key] = value
+    seconds = total.get("generate_seconds") or 0
+    total["tokens_per_second"] = round(total.get("completion_tokens", 0) / seconds, 2) if seconds else 0.0
+    total["runs"] = int(before.get("runs", 1)) + 1
+    return total
 
 
 def _drain(items: list[int]) -> int:

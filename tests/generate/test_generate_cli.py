@@ -75,6 +75,7 @@ def test_resume_skips_done_and_repairs_a_partial_line(cli, tiny_llama, queries_t
     assert first.code == 0, first.stderr
     done = read_jsonl(out)
     assert len(done) == 3
+    first_manifest = (tmp_path / "synth.jsonl.manifest.json").read_text()
     # Simulate kill -9 in the middle of writing the 4th record.
     with open(out, "a", encoding="utf-8") as fh:
         fh.write('{"query_id": "half-writ')
@@ -85,6 +86,11 @@ def test_resume_skips_done_and_repairs_a_partial_line(cli, tiny_llama, queries_t
     ids = [r["query_id"] for r in records]
     assert len(ids) == len(set(ids)) == 6
     assert records[:3] == done  # earlier records untouched, not regenerated
+    # The manifest describes the whole file, not only the last run (it once said 0 prompts after a no-op resume).
+    stats = json.loads((tmp_path / "synth.jsonl.manifest.json").read_text())
+    assert stats["stats"]["records_written"] == 6 and stats["stats"]["runs"] == 2
+    assert stats["stats_last_run"]["records_written"] == 3
+    assert stats["stats"]["prompts"] == stats["stats_last_run"]["prompts"] + json.loads(first_manifest)["stats"]["prompts"]
 
 
 def test_resume_refuses_different_options(cli, tiny_llama, queries_tsv, text_docs_template, tmp_path):
