@@ -109,6 +109,13 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
 
 # --- generate/llm: JSONL outputs -----------------------------------------------------------------------------
 
+def head_file(src: Path, n: int, dest: Path) -> Path:
+    """Write the first ``n`` lines of ``src`` (a real dataset file) to ``dest``: small real inputs for a test."""
+    lines = src.read_text(encoding="utf-8").splitlines()[:n]
+    dest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return dest
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 

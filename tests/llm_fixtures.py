@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import head_file
+
 CHAT_TEMPLATE = (
     "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }} [SEP] {% endfor %}"
     "{% if add_generation_prompt %}[assistant] {% endif %}"
@@ -84,10 +86,7 @@ def text_docs_template(tmp_path) -> Path:
 @pytest.fixture
 def queries_tsv(tmp_path, msmarco_dir) -> Path:
     """The first 6 real TREC DL 2019 queries."""
-    lines = (msmarco_dir / "dl19-queries.tsv").read_text(encoding="utf-8").splitlines()[:6]
-    p = tmp_path / "queries.tsv"
-    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return p
+    return head_file(msmarco_dir / "dl19-queries.tsv", 6, tmp_path / "queries.tsv")
 
 
 

@@ -10,14 +10,13 @@ import sys
 
 import pytest
 
-from helpers import read_jsonl, start_until_lines
+from helpers import head_file, read_jsonl, start_until_lines
 
 
 @pytest.mark.slow
 def test_kill_9_then_resume(tiny_llama, text_docs_template, msmarco_dir, tmp_path):
-    lines = (msmarco_dir / "dev-small-queries.tsv").read_text(encoding="utf-8").splitlines()[:20]
-    queries = tmp_path / "q.tsv"
-    queries.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    queries = head_file(msmarco_dir / "dev-small-queries.tsv", 20, tmp_path / "q.tsv")
+    lines = queries.read_text(encoding="utf-8").splitlines()
     out = tmp_path / "synth.jsonl"
     cmd = [sys.executable, "-m", "synrank", "generate", "--model", str(tiny_llama), "--backend", "transformers",
            "--template", str(text_docs_template), "--levels", "2", "--max-new-tokens", "32", "--min-words", "1", "--chunk-size", "2",

@@ -7,14 +7,13 @@ import json
 
 import pytest
 
-from helpers import read_jsonl
+from helpers import head_file, read_jsonl
 
 
 @pytest.mark.slow
 def test_smollm2_graded_passages_for_real_queries(cli, smollm2_gguf, msmarco_dir, tmp_path):
-    lines = (msmarco_dir / "dl19-queries.tsv").read_text(encoding="utf-8").splitlines()[:2]
-    queries = tmp_path / "q.tsv"
-    queries.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    queries = head_file(msmarco_dir / "dl19-queries.tsv", 2, tmp_path / "q.tsv")
+    lines = queries.read_text(encoding="utf-8").splitlines()
     out = tmp_path / "synth.jsonl"
     r = cli("generate", "--model", "smollm2", "--backend", "transformers", "--levels", "4", "--max-new-tokens", "140", "--max-retries", "2", "--seed", "1", "--threads", "1",
             str(queries), "--out", out)
