@@ -430,12 +430,13 @@ def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = Non
 
 def _stats_of(manifest: Path | None) -> dict[str, Any] | None:
     """The ``stats`` of an earlier run's manifest, if it has any (a run killed early has none)."""
-    import json
+    from synrank.errors import InputError
+    from synrank.formats.manifest import read_manifest
 
     try:
-        stats = json.loads(manifest.read_text(encoding="utf-8")).get("stats") if manifest else None
-    except (OSError, ValueError, AttributeError):
-        return None
+        stats = read_manifest(manifest).get("stats") if manifest else None
+    except (InputError, OSError, AttributeError):
+        return None  # an unreadable earlier manifest: count from this run on
     return stats if isinstance(stats, dict) else None
 
 
