@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import sys
+import threading
 import warnings
 
 import typer
@@ -14,6 +16,21 @@ from synrank.cli import check, compare, evaluate, fuse, generate, index, models,
 from synrank.errors import InputWarning, SynrankError
 
 INTERRUPTED = "synrank: interrupted; re-run the same command to resume (outputs written so far are kept)"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler's time limit) raised like Ctrl-C, so the same cleanup runs.
+
+    Python's default SIGTERM action ends the process without unwinding: partial outputs and their ``.tmp``
+    files were left behind. As a KeyboardInterrupt it passes through every ``finally``/``except BaseException``
+    that already cleans up after Ctrl-C; the exit code is the shell's 128 + 15.
+    """
+
+    exit_code = 128 + signal.SIGTERM
+
+
+def _raise_terminated(signum, frame) -> None:  # noqa: ANN001, ARG001
+    raise Terminated
 
 app = typer.Typer(
     name="synrank",
@@ -46,16 +63,21 @@ for module in (check, generate, search, score, fuse, train, index, evaluate, com
     module.register(app)
 
 
-def _interrupted(exc: BaseException) -> bool:
-    """True when ``exc`` was caused by Ctrl-C (Typer turns KeyboardInterrupt into ``Exit(130)`` first)."""
+def _interruption(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM behind ``exc``, if any (Typer turns KeyboardInterrupt into ``Exit(130)`` first)."""
     seen: set[int] = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
         if isinstance(cur, KeyboardInterrupt):
-            return True
+            return cur
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__
-    return False
+    return None
+
+
+def _interrupted_code(interrupt: KeyboardInterrupt) -> int:
+    typer.echo(INTERRUPTED, err=True)
+    return Terminated.exit_code if isinstance(interrupt, Terminated) else 130
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
@@ -78,20 +100,20 @@ def _redact(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code; user errors become one line on stderr, never a traceback."""
     warnings.showwarning = _show_warning
+    # Signal handlers can only be set from the main thread (main() is also called from tests' threads).
+    previous_term = signal.signal(signal.SIGTERM, _raise_terminated) if threading.current_thread() is threading.main_thread() else None
     try:
         app(args=argv, prog_name="synrank", standalone_mode=True)
     except SystemExit as exc:
         code = exc.code
         code = code if isinstance(code, int) else (0 if code is None else 1)
-        if code == 130 and _interrupted(exc):
-            typer.echo(INTERRUPTED, err=True)
-        return code
+        interrupt = _interruption(exc) if code == 130 else None
+        return _interrupted_code(interrupt) if interrupt is not None else code
     except SynrankError as exc:
         typer.echo(f"synrank: error: {_redact(exc.one_line(flags=True))}", err=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        typer.echo(INTERRUPTED, err=True)
-        return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted_code(exc)
     except BrokenPipeError:
         # Downstream of a pipe closed early (e.g. `| head`): not an error for the user.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -109,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         return _internal(exc)
     finally:
         warnings.showwarning = _default_showwarning
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
     return 0
 
 

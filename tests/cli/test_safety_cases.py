@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from helpers import head_file
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "examples" / "data" / "sample"
@@ -222,6 +223,33 @@ def test_ctrl_c_prints_how_to_resume_and_exits_130(tmp_path):
     assert proc.returncode == 130
     assert err.strip().splitlines()[-1] == "synrank: interrupted; re-run the same command to resume (outputs written so far are kept)"
     assert "Traceback" not in err
+
+
+def test_sigterm_cleans_up_like_ctrl_c_and_exits_143(tmp_path, fixtures, scifact_dir):
+    """`kill` (a scheduler's time limit) during `index`: the half-built folder is removed, as after Ctrl-C.
+
+    Python's default SIGTERM action ends the process without unwinding, which once left `.idx.*.tmp` behind.
+    """
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    head_file(scifact_dir / "corpus.jsonl", 1500, corpus / "corpus.jsonl")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synrank", "index", str(corpus), "--model", str(fixtures["model"]), "--max-batch-size", "1",
+         "--out", str(tmp_path / "idx")],
+        stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not list(tmp_path.glob(".idx.*.tmp")):
+        time.sleep(0.05)
+    assert proc.poll() is None, "index finished before it could be terminated"
+    time.sleep(0.5)  # inside the encoding loop, not at the folder's creation
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err[-600:]
+    assert err.strip().splitlines()[-1] == "synrank: interrupted; re-run the same command to resume (outputs written so far are kept)"
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus"]
 
 
 def test_empty_document_is_kept_but_never_retrieved_by_dense_search(tmp_path, cli, fixtures):
