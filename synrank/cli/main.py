@@ -29,8 +29,9 @@ class Terminated(KeyboardInterrupt):
     exit_code = 128 + signal.SIGTERM
 
 
-def _raise_terminated(signum, frame) -> None:  # noqa: ANN001, ARG001
+def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated
+
 
 app = typer.Typer(
     name="synrank",

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import islice
 from pathlib import Path
+
+from helpers import read_jsonl
+
+from synrank.formats.manifest import manifest_path_for, read_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "examples" / "data" / "scifact"
@@ -22,27 +27,15 @@ def _script_default(name: str) -> int:
     return int(match.group(1))
 
 
-def _records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _manifest(path: Path) -> dict:
-    return json.loads(Path(f"{path}.manifest.json").read_text(encoding="utf-8"))
-
-
 def test_committed_queries_cover_the_scripts_first_passages(cli, scifact_dir):
     path = DATA / "queries.jsonl"
     assert cli("check", "--queries", path).code == 0
     n_passages = _script_default("N_PASSAGES")
-    first = []
     with open(scifact_dir / "corpus.jsonl", encoding="utf-8") as corpus:
-        for line in corpus:
-            first.append(json.loads(line)["_id"])
-            if len(first) == n_passages:
-                break
-    sources = {r["source_doc_id"] for r in _records(path)}
+        first = [json.loads(line)["_id"] for line in islice(corpus, n_passages)]
+    sources = {r["source_doc_id"] for r in read_jsonl(path)}
     assert sources == set(first)
-    manifest = _manifest(path)
+    manifest = read_manifest(manifest_path_for(path))
     assert manifest["model"] == "qwen2.5-coder-0.5b"
     assert f"--limit {n_passages} " in manifest["command"]
 
@@ -52,11 +45,11 @@ def test_committed_sycl_documents_are_for_the_scripts_first_queries(cli, msmarco
     assert cli("check", "--queries", path).code == 0
     n_queries = _script_default("N_QUERIES")
     lines = (msmarco_dir / "dev-small-queries.tsv").read_text(encoding="utf-8").splitlines()[:n_queries]
-    records = _records(path)
+    records = read_jsonl(path)
     assert [r["query_id"] for r in records] == [line.split("\t", 1)[0] for line in lines]
     levels = [d["level"] for r in records for d in r["documents"]]
     assert set(levels) == {0, 1, 2, 3}
-    manifest = _manifest(path)
+    manifest = read_manifest(manifest_path_for(path))
     assert manifest["model"] == "qwen2.5-coder-0.5b"
     assert manifest["stats"]["records_written"] == len(records)
     assert manifest["stats"]["accepted"] == len(levels)
