@@ -150,4 +150,18 @@ _ENV_ERRNOS = {getattr(errno, n) for n in ("ENOSPC", "EROFS", "EDQUOT", "EACCES"
 
 
 def run() -> None:
-    sys.exit(main())
+    code = main()
+    if code == 130 and threading.current_thread() is threading.main_thread():
+        # Ctrl-C: end the way CPython ends on an unhandled KeyboardInterrupt, killed by SIGINT after a full
+        # shutdown, so that a calling shell script stops too instead of running its next command
+        # (https://www.cons.org/cracauer/sigint.html). CPython already did this whenever the interrupt had
+        # passed through an eval()/exec() frame (dataclasses, Typer's annotations), so the exit was -SIGINT
+        # or 130 by chance; now it is always the signal. The message was printed; the traceback is not.
+        sys.excepthook = _no_traceback_for_interrupt
+        raise KeyboardInterrupt
+    sys.exit(code)
+
+
+def _no_traceback_for_interrupt(kind: type[BaseException], value: BaseException, tb: object) -> None:
+    if not issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, tb)  # type: ignore[arg-type]
