@@ -92,10 +92,9 @@ train() {  # train LOSS OUT SEED extra-args...
     --batch-size "$BATCH" --lr "$LR" --epochs "$EPOCHS" --max-steps "$STEPS" --seed "$seed" $TRAIN_ARGS --out "$out" "$@"
 }
 step "5. train: kl+infonce (the paper's loss) and infonce only, on the same lists (seeds: $SEEDS)"
-for seed in $SEEDS; do
-  train kl+infonce "$WORK/ckpt-kd-s$seed" "$seed" --teacher-temperature "$KD_TEACHER_TEMP"
-  train infonce "$WORK/ckpt-nce-s$seed" "$seed"
-done
+# Every seed of the paper's loss first: a run cut short still has the models the result is about.
+for seed in $SEEDS; do train kl+infonce "$WORK/ckpt-kd-s$seed" "$seed" --teacher-temperature "$KD_TEACHER_TEMP"; done
+for seed in $SEEDS; do train infonce "$WORK/ckpt-nce-s$seed" "$seed"; done
 
 step "6. index + eval the base and the trained models on $CORPUS ($EVAL_SPLIT)"
 names=(base); labels=(base)
