@@ -19,7 +19,7 @@ SIZE="${SIZE:-small}"
 case "$SIZE" in
   tiny)  N_PASSAGES="${N_PASSAGES:-4}";   TYPES="${TYPES:-title,keywords}";              STEPS="${STEPS:-2}";  BATCH="${BATCH:-4}"; MAX_NEW="${MAX_NEW:-24}"; FILTERS="${FILTERS-}" ;;
   demo)  N_PASSAGES="${N_PASSAGES:-24}";  TYPES="${TYPES:-title,keywords}";              STEPS="${STEPS:--1}"; BATCH="${BATCH:-8}"; MAX_NEW="${MAX_NEW:-32}" ;;
-  small) N_PASSAGES="${N_PASSAGES:-128}"; TYPES="${TYPES:-question,claim,keywords,title}"; STEPS="${STEPS:--1}"; BATCH="${BATCH:-16}"; MAX_NEW="${MAX_NEW:-64}" ;;
+  small) N_PASSAGES="${N_PASSAGES:-320}"; TYPES="${TYPES:-question,claim,keywords,title}"; STEPS="${STEPS:--1}"; BATCH="${BATCH:-16}"; MAX_NEW="${MAX_NEW:-64}" ;;
   full)  N_PASSAGES="${N_PASSAGES:-5000}"; TYPES="${TYPES:-question,claim,keywords,title,search}"; STEPS="${STEPS:--1}"; BATCH="${BATCH:-64}"; MAX_NEW="${MAX_NEW:-64}" ;;
   *) echo "$0: SIZE must be tiny, demo, small or full" >&2; exit 2 ;;
 esac

@@ -19,15 +19,15 @@
 #
 # SKIP_GENERATE=1 starts from the generated data committed under examples/data/scifact/ (the queries and
 # graded documents behind docs/results.md, with their manifests): training, indexing and evaluation only,
-# about 3 hours on 2 cores (mostly the four domain-adaptation trainings, ~15 min each, and 14 index builds,
-# ~5.5 min each) instead of about 5 hours with the two hours of generation.
+# about 4.5 hours on 2 cores (mostly the four domain-adaptation trainings, ~40 min each, and 14 index builds,
+# ~5.5 min each) instead of about 8 hours with the three and a half hours of generation.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 SCIFACT="${1:-$here/../../shared/datasets/scifact}"
 MSMARCO="${2:-$here/../../shared/datasets/msmarco}"
 OUT="${OUT:-runs/results}"
 SEEDS="${SEEDS:-42 43}"
-N_PASSAGES="${N_PASSAGES:-128}"   # corpus passages given to the query generator (x4 query types)
+N_PASSAGES="${N_PASSAGES:-320}"   # corpus passages given to the query generator (x4 query types)
 N_QUERIES="${N_QUERIES:-200}"     # MS MARCO dev-small queries given to the document generator (x4 levels)
 REAL_GROUP="${REAL_GROUP:-4}"      # real-data baseline: passages per query (judged + BM25 negatives)
 mkdir -p "$OUT"
