@@ -247,6 +247,23 @@ def test_ctrl_c_prints_how_to_resume_and_ends_by_sigint(tmp_path):
     assert "Traceback" not in err
 
 
+def test_run_reraises_an_interrupt_without_a_traceback_and_exits_with_other_codes(monkeypatch, capsys):
+    """The deterministic half of the test above: whatever CPython's own bookkeeping did, an interrupted
+    command leaves run() as an unhandled KeyboardInterrupt (CPython then ends by SIGINT), printed by nobody."""
+    import synrank.cli.main as cli_main
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(cli_main, "main", lambda: 130)
+    with pytest.raises(KeyboardInterrupt) as info:
+        cli_main.run()
+    sys.excepthook(KeyboardInterrupt, info.value, None)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(cli_main, "main", lambda: 2)
+    with pytest.raises(SystemExit) as exited:
+        cli_main.run()
+    assert exited.value.code == 2
+
+
 def test_sigterm_cleans_up_like_ctrl_c_and_exits_143(tmp_path, fixtures, scifact_dir):
     """`kill` (a scheduler's time limit) during `index`: the half-built folder is removed, as after Ctrl-C.
 
