@@ -167,7 +167,9 @@ def run(cfg: SearchConfig, *, info: Callable[[str], None] = lambda _m: None) -> 
             write_trec_run(run_, target.path, tag="synrank-" + engine["kind"])
             target.manifest = manifest
     else:
-        fingerprint = {"model": engine, "config": settings}
+        # The BM25 cache folder is named after the corpus file's mtime: a re-copied corpus gets a new one, which
+        # must not make the same engine and settings look different (the manifest still records it).
+        fingerprint = {"model": {k: v for k, v in engine.items() if k != "cache"}, "config": settings}
         with guarded_output(out, inputs=inputs, overwrite=cfg.overwrite, kind="append", fingerprint=fingerprint) as target:
             target.manifest = manifest
             target.write_manifest()  # before the first record, so a killed run is recognisable

@@ -76,6 +76,28 @@ def test_search_run_bm25_matches_bm25s_and_resumes(tmp_path):
     assert all(len(json.loads(line)["candidates"]) == 1 for line in out.read_text().splitlines())
 
 
+
+def test_search_bm25_resumes_after_the_corpus_is_copied_again(tmp_path):
+    """A dataset copied afresh (same content, new mtime) gets a new BM25 cache folder, and resuming still works."""
+    import os
+    import shutil
+
+    from synrank.search import SearchConfig, run
+
+    corpus, queries, _ = _write(tmp_path)
+    out, cache = tmp_path / "cands.jsonl", tmp_path / "cache"
+    cfg = SearchConfig(source=str(corpus), queries=str(queries), bm25=True, k=3, out=out, cache_dir=str(cache))
+    first = run(cfg)
+    before = out.read_bytes()
+    copy = tmp_path / "copy.jsonl"
+    shutil.copyfile(corpus, copy)
+    st = corpus.stat()
+    os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    os.replace(copy, corpus)
+    again = run(cfg)
+    assert again.engine["cache"] != first.engine["cache"] and len(list(cache.iterdir())) == 2  # the cache was rebuilt
+    assert (again.searched, again.resumed) == (0, 3) and out.read_bytes() == before
+
 @pytest.mark.parametrize(
     ("kwargs", "setting"),
     [({"k": 0}, "k"), ({"chunk": 0}, "chunk"), ({"format": "xml"}, "format"), ({"format": "trec"}, "format"), ({"bm25": True, "stopwords": "fr"}, "stopwords"), ({"bm25": True, "b": 2.0}, "b")],
