@@ -76,7 +76,6 @@ def test_search_run_bm25_matches_bm25s_and_resumes(tmp_path):
     assert all(len(json.loads(line)["candidates"]) == 1 for line in out.read_text().splitlines())
 
 
-
 def test_search_bm25_resumes_after_the_corpus_is_copied_again(tmp_path):
     """A dataset copied afresh (same content, new mtime) gets a new BM25 cache folder, and resuming still works."""
     import os
@@ -97,6 +96,7 @@ def test_search_bm25_resumes_after_the_corpus_is_copied_again(tmp_path):
     again = run(cfg)
     assert again.engine["cache"] != first.engine["cache"] and len(list(cache.iterdir())) == 2  # the cache was rebuilt
     assert (again.searched, again.resumed) == (0, 3) and out.read_bytes() == before
+
 
 @pytest.mark.parametrize(
     ("kwargs", "setting"),
