@@ -42,13 +42,15 @@ A second process on the same output is refused for the whole run: the guard hold
 ``fcntl.flock`` on ``.<name>.lock`` beside the output (holding the pid) and the loser exits 2 naming that pid.
 
 Resuming (one policy for every stage, :class:`ResumeState`): the settings that must match are the stage's
-``fingerprint``. Same settings -> resume. Different settings (or an output with no stamp) -> refuse with one line
-naming the settings that differ, unless ``overwrite`` -> start over. For synrank's own hidden work files
+``fingerprint``. Same settings -> resume. An output whose stamp is gone (copied without its dot-file) is
+compared with the ``config`` of its manifest instead. Different settings (or an output with neither) -> refuse
+with one line naming the settings that differ, unless ``overwrite`` -> start over. For synrank's own hidden work files
 (index chunks, score's teacher-score cache) a stage passes ``on_change="restart"``: they are silently rebuilt.
 When an ``"append"`` output is started over, the old file is moved aside and deleted only when the run
 succeeds; if the new run fails before writing a record, the old output is put back untouched.
 Sidecar outputs (generate's ``.rejects.jsonl``) go through :func:`check_output` with the same inputs.
-An output from before this module (no resume stamp) cannot be resumed: the refusal says its settings are unknown.
+An output with neither stamp nor a manifest naming every fingerprint key cannot be resumed: the refusal says its
+settings are unknown.
 
 Adopting it, stage by stage (what each owner calls):
 
@@ -272,6 +274,22 @@ def _norm(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, sort_keys=True))
 
 
+def _fingerprint_from_manifest(state: Path, fingerprint: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The fingerprint a file's manifest records in its ``config``, when its hidden stamp is gone.
+
+    ``cp out.jsonl* elsewhere/`` (or a commit) carries the manifest but not the dot-file stamp; every append
+    output's manifest config holds the fingerprint keys, so an output moved with its manifest stays resumable.
+    None unless the manifest names every key of ``fingerprint`` (then the settings are unknown, as before)."""
+    if state.is_dir():
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        manifest = json.loads(manifest_location(state, "file").read_text(encoding="utf-8"))
+        config = manifest.get("config") if isinstance(manifest, dict) else None
+        if isinstance(config, dict) and all(k in config for k in fingerprint):
+            return _norm({k: config[k] for k in fingerprint})
+    return None
+
+
 @dataclass
 class ResumeState:
     """The resume decision for a piece of resumable state (an appended file or a work folder).
@@ -312,6 +330,8 @@ class ResumeState:
             if isinstance(loaded, dict) and isinstance(loaded.get("fingerprint"), dict):
                 old = loaded["fingerprint"]
         if old is None:
+            old = _fingerprint_from_manifest(p, fp)
+        if old is None:
             changed = ["?"]
         else:
             changed = sorted(k for k in set(old) | set(fp) if old.get(k) != fp.get(k))
@@ -322,7 +342,7 @@ class ResumeState:
         if on_change == "restart":
             return cls(p, fp, "restart", changed)
         label = name or str(p)
-        why = "its settings are unknown (no resume stamp)" if old is None else f"different settings ({', '.join(changed)})"
+        why = "unknown settings (no resume stamp, and no manifest recording them)" if old is None else f"different settings ({', '.join(changed)})"
         raise ConfigError(f"{label} was made with {why}; resuming would mix them (use another output, or --overwrite to start over)")
 
     def start(self) -> None:

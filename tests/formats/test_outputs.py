@@ -20,6 +20,7 @@ from synrank.formats.outputs import (
     guarded_output,
     lock_location,
     manifest_location,
+    stamp_location,
     written_by_synrank,
 )
 
@@ -272,6 +273,26 @@ def test_resume_state_policy(tmp_path):
     assert ResumeState.open(work, {"a": 1}, overwrite=False).action == "resume"
     st = ResumeState.open(work, {"a": 2}, overwrite=False, on_change="restart")
     assert st.action == "restart" and st.changed == ["a"] and not (work / "chunk-0.npy").exists()
+
+
+def test_append_output_copied_without_its_stamp_resumes_from_its_manifest(tmp_path):
+    # `cp gen.jsonl* elsewhere/` leaves the dot-file stamp behind; the manifest's config still names the settings.
+    out = tmp_path / "gen.jsonl"
+    fp = {"model": "m", "shard": [0, 1]}
+    out.write_text('{"id":"a"}\n')
+    manifest = manifest_location(out, "append")
+    manifest.write_text(json.dumps({"kind": "generate", "config": {"model": "m", "shard": [0, 1], "input": "x"}}))
+    assert not stamp_location(out).exists()
+    assert ResumeState.decide(out, fp, overwrite=False).action == "resume"
+    assert _append_run(out, fp, ["a", "b"]) == {"a"}
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["a", "b"]
+    # other settings are still refused, by name
+    stamp_location(out).unlink()
+    with pytest.raises(ConfigError, match=r"different settings \(model\)"):
+        ResumeState.decide(out, {"model": "n", "shard": [0, 1]}, overwrite=False)
+    # a manifest that does not record every fingerprint key proves nothing
+    with pytest.raises(ConfigError, match="no resume stamp"):
+        ResumeState.decide(out, {**fp, "seed": 1}, overwrite=False)
 
 
 def _append_run(out: Path, fp: dict, records: list[str], *, overwrite=False, fail_after: int | None = None) -> set[str]:
