@@ -53,3 +53,19 @@ def test_committed_sycl_documents_are_for_the_scripts_first_queries(cli, msmarco
     assert manifest["model"] == "qwen2.5-coder-0.5b"
     assert manifest["stats"]["records_written"] == len(records)
     assert manifest["stats"]["accepted"] == len(levels)
+
+
+def test_doubled_query_set_extends_the_committed_one(cli, scifact_dir):
+    # queries-640.jsonl resumed queries.jsonl with --limit 640: the same queries first, then abstracts 321-640.
+    path = DATA / "queries-640.jsonl"
+    assert cli("check", "--queries", path).code == 0
+    with open(scifact_dir / "corpus.jsonl", encoding="utf-8") as corpus:
+        first = [json.loads(line)["_id"] for line in islice(corpus, 640)]
+    records = read_jsonl(path)
+    assert {r["source_doc_id"] for r in records} == set(first)
+    smaller = (DATA / "queries.jsonl").read_text(encoding="utf-8")
+    assert path.read_text(encoding="utf-8").startswith(smaller)
+    manifest = read_manifest(manifest_path_for(path))
+    assert manifest["model"] == "qwen2.5-coder-0.5b"
+    assert "--limit 640 " in manifest["command"]
+    assert manifest["stats_last_run"]["records_written"] == len(records) - smaller.count("\n")
