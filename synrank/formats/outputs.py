@@ -342,7 +342,10 @@ class ResumeState:
         if on_change == "restart":
             return cls(p, fp, "restart", changed)
         label = name or str(p)
-        why = "unknown settings (no resume stamp, and no manifest recording them)" if old is None else f"different settings ({', '.join(changed)})"
+        if old is None:
+            why = "unknown settings (no resume stamp, and no manifest recording them)"
+        else:
+            why = f"different settings ({', '.join(changed)})"
         raise ConfigError(f"{label} was made with {why}; resuming would mix them (use another output, or --overwrite to start over)")
 
     def start(self) -> None:
