@@ -67,3 +67,55 @@ def test_seed_summary_against_scipy(tmp_path):
     assert cells[1] == "42,43"
     assert float(cells[2]) == pytest.approx(sum(mean_a) / 6, abs=1e-4)
     assert float(cells[7]) == pytest.approx(expected_p, rel=1e-2)
+
+
+def test_seed_summary_reads_eval_files_and_holm_corrects_over_the_rows(tmp_path):
+    """Eval JSONs (no --qrels) give the same figures as runs; the Holm column is hand-computed from scipy's p."""
+    import math
+
+    from scipy import stats
+
+    qids = [f"q{i}" for i in range(8)]
+
+    def ndcg(ranks):
+        return [1 / math.log2(r + 1) for r in ranks]
+
+    def results(path, ranks):
+        per_query = {q: {"nDCG@10": v, "R@100": 1.0} for q, v in zip(qids, ndcg(ranks))}
+        path.write_text(json.dumps({"aggregate": {}, "num_queries": len(qids), "per_query": per_query}))
+        return path
+
+    base = [1, 2, 3, 4, 1, 2, 5, 3]
+    a = ([1, 1, 2, 3, 1, 2, 2, 1], [1, 1, 1, 4, 2, 1, 3, 2])
+    b = ([1, 2, 2, 4, 1, 2, 5, 3], [2, 2, 3, 3, 1, 1, 4, 3])
+    files = [results(tmp_path / "base.json", base)]
+    files += [results(tmp_path / f"a{i}.json", r) for i, r in enumerate(a)]
+    files += [results(tmp_path / f"b{i}.json", r) for i, r in enumerate(b)]
+    p = _run(EXAMPLES / "seed_summary.py", "--baseline", "base", *files, "--names", "base,a-s42,a-s43,b-s42,b-s43")
+    assert p.returncode == 0, p.stderr
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")] for line in p.stdout.splitlines()[2:]}
+
+    def seed_mean(runs):
+        return [sum(vals) / len(vals) for vals in zip(*(ndcg(r) for r in runs))]
+
+    p_a = stats.ttest_rel(seed_mean(a), ndcg(base)).pvalue
+    p_b = stats.ttest_rel(seed_mean(b), ndcg(base)).pvalue
+    # Holm with two p-values: the smaller times 2, the larger times 1 but never below the smaller's.
+    low, high = sorted([p_a, p_b])
+    holm = {p_a: min(1, 2 * low) if p_a == low else min(1, max(2 * low, high))}
+    holm[p_b] = min(1, 2 * low) if p_b == low else min(1, max(2 * low, high))
+    assert float(rows["a"][7]) == pytest.approx(p_a, rel=1e-2) and float(rows["a"][8]) == pytest.approx(holm[p_a], rel=1e-2)
+    assert float(rows["b"][7]) == pytest.approx(p_b, rel=1e-2) and float(rows["b"][8]) == pytest.approx(holm[p_b], rel=1e-2)
+    assert float(rows["a"][2]) == pytest.approx(sum(seed_mean(a)) / len(qids), abs=1e-4)
+    assert rows["base"][7] == rows["base"][8] == "-"
+
+    # A file evaluated on other queries would pair different things: refused in one line, exit 2.
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"per_query": {"x": {"nDCG@10": 1.0, "R@100": 1.0}}}))
+    p = _run(EXAMPLES / "seed_summary.py", "--baseline", "base", files[0], other, "--names", "base,c-s42")
+    assert p.returncode == 2 and "c was evaluated on other queries than base" in p.stderr
+    # A TREC run without --qrels cannot be scored.
+    run = tmp_path / "r.trec"
+    run.write_text("q0 Q0 d0 1 1.0 t\n")
+    p = _run(EXAMPLES / "seed_summary.py", "--baseline", "base", files[0], run, "--names", "base,r")
+    assert p.returncode == 2 and "pass --qrels" in p.stderr
