@@ -17,6 +17,26 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+
+# A test stuck inside native code can hold the GIL (xllamacpp's ~Server did), so no Python-level timer
+# such as pytest-timeout ever fires and CI stalls until its 90 minutes run out. faulthandler's watchdog
+# is a C thread: past this many seconds it prints every thread's stack to the real stderr and exits.
+# The slowest test takes about 150 s on 2 cores.
+TEST_HANG_SECONDS = 900
+_STDERR_FD = pytest.StashKey[int]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_STDERR_FD] = os.dup(2)  # capture is suspended here; during a test fd 2 is pytest's file
+
+
+@pytest.fixture(autouse=True)
+def _fail_fast_on_a_hang(request: pytest.FixtureRequest):
+    import faulthandler
+
+    faulthandler.dump_traceback_later(TEST_HANG_SECONDS, exit=True, file=request.config.stash[_STDERR_FD])
+    yield
+    faulthandler.cancel_dump_traceback_later()
 SHARED = Path(os.environ.get("SYNRANK_DATASETS") or REPO.parent / "shared" / "datasets")  # override for worktrees
 
 

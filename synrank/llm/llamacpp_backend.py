@@ -115,6 +115,7 @@ class LlamaCppBackend(BackendBase):
         params.cpuparams_batch.n_threads = self.threads
         params.sampling.seed = seed
         params.verbosity = -1  # llama.cpp's per-request log lines would drown synrank's progress on stderr
+        params.endpoint_metrics = True  # for the start-up handshake below
         try:
             self._server: Any = xlc.Server(params)
         except RuntimeError as exc:
@@ -122,6 +123,12 @@ class LlamaCppBackend(BackendBase):
                 f"llama.cpp cannot load {self.model_path} ({' '.join(str(exc).split())[:200]}); "
                 "the file may be truncated or corrupt (re-run `synrank models pull` for an alias)"
             ) from None
+        # xllamacpp's Server() returns before its thread has entered llama.cpp's task loop, and that loop
+        # sets its running flag on entry: a server dropped in between (a resumed run with nothing left to
+        # generate, a failed setting check) has its stop flag overwritten and ~Server joins forever while
+        # holding the GIL. A metrics request is answered by the loop itself, so once it returns, closing
+        # is safe. (Not fixed upstream as of xllamacpp 2026.10: Server::~Server vs server_queue::start_loop.)
+        self._server.handle_metrics()
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(max_workers=2 * slots, thread_name_prefix="llamacpp")
 
     def info(self) -> dict[str, Any]:

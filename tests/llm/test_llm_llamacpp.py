@@ -116,6 +116,25 @@ def test_closed_backend_refuses_work(smollm2_gguf):
     backend.close()  # twice is fine
 
 
+def test_a_backend_closed_without_any_request_shuts_down(smollm2_gguf):
+    """Open-then-close with no request in between (a resumed run with nothing left to do) must return.
+    Without the start-up handshake, xllamacpp's ~Server can join a loop that never saw the stop flag and
+    hang forever holding the GIL (most runs of this loop hang by the third server), so it runs in a child
+    process with a timeout: a hang fails this test instead of stalling the suite."""
+    script = (
+        "from synrank.llm.llamacpp_backend import LlamaCppBackend\n"
+        "for _ in range(12):\n"
+        f"    LlamaCppBackend({str(smollm2_gguf)!r}, threads=2, slots=1, ctx_size=512).close()\n"
+        "print('closed')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    try:
+        res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=90)
+    except subprocess.TimeoutExpired:
+        pytest.fail("closing a llamacpp backend that never served a request hung")
+    assert res.returncode == 0 and res.stdout.strip() == "closed", res.stderr[-2000:]
+
+
 def test_missing_or_corrupt_gguf_is_one_line(tmp_path, smollm2_gguf):
     from synrank.llm.llamacpp_backend import LlamaCppBackend
 
