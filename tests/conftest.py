@@ -3,6 +3,7 @@ and an in-process CLI runner."""
 
 from __future__ import annotations
 
+import faulthandler
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SYNRANK_DATASETS") or REPO.parent / "shared" / "datasets")  # override for worktrees
 
 # A test stuck inside native code can hold the GIL (xllamacpp's ~Server did), so no Python-level timer
 # such as pytest-timeout ever fires and CI stalls until its 90 minutes run out. faulthandler's watchdog
@@ -32,12 +34,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _fail_fast_on_a_hang(request: pytest.FixtureRequest):
-    import faulthandler
-
     faulthandler.dump_traceback_later(TEST_HANG_SECONDS, exit=True, file=request.config.stash[_STDERR_FD])
     yield
     faulthandler.cancel_dump_traceback_later()
-SHARED = Path(os.environ.get("SYNRANK_DATASETS") or REPO.parent / "shared" / "datasets")  # override for worktrees
 
 
 def _need(path: Path) -> Path:

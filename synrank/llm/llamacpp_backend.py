@@ -124,10 +124,9 @@ class LlamaCppBackend(BackendBase):
                 "the file may be truncated or corrupt (re-run `synrank models pull` for an alias)"
             ) from None
         # xllamacpp's Server() returns before its thread has entered llama.cpp's task loop, and that loop
-        # sets its running flag on entry: a server dropped in between (a resumed run with nothing left to
-        # generate, a failed setting check) has its stop flag overwritten and ~Server joins forever while
-        # holding the GIL. A metrics request is answered by the loop itself, so once it returns, closing
-        # is safe. (Not fixed upstream as of xllamacpp 2026.10: Server::~Server vs server_queue::start_loop.)
+        # sets its running flag on entry: a server dropped in between (opened, then closed before any
+        # request) has its stop flag overwritten and ~Server joins forever while holding the GIL. A
+        # metrics request is answered by the loop itself, so once it returns, closing is safe. (Not fixed upstream as of xllamacpp 2026.10: Server::~Server vs server_queue::start_loop.)
         self._server.handle_metrics()
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(max_workers=2 * slots, thread_name_prefix="llamacpp")
 

@@ -117,9 +117,9 @@ def test_closed_backend_refuses_work(smollm2_gguf):
 
 
 def test_a_backend_closed_without_any_request_shuts_down(smollm2_gguf):
-    """Open-then-close with no request in between (a resumed run with nothing left to do) must return.
-    Without the start-up handshake, xllamacpp's ~Server can join a loop that never saw the stop flag and
-    hang forever holding the GIL (most runs of this loop hang by the third server), so it runs in a child
+    """Open-then-close with no request in between must return. Without the start-up handshake,
+    xllamacpp's ~Server can join a loop that never saw the stop flag and hang forever holding the GIL
+    (here this loop hung by the third server every time it was tried), so it runs in a child
     process with a timeout: a hang fails this test instead of stalling the suite."""
     script = (
         "from synrank.llm.llamacpp_backend import LlamaCppBackend\n"
