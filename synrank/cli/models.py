@@ -12,6 +12,7 @@ from rich.table import Table
 
 from synrank.cli.common import info
 from synrank.cli.options import arg, default_of, opt, uses_config
+from synrank.llm.engine_build import EngineBuildConfig
 from synrank.model_pull import PullConfig
 from synrank.models import describe_models
 
@@ -49,7 +50,15 @@ def register(app: typer.Typer) -> None:
             table.add_column(col, overflow="fold")
         for row in rows:
             table.add_row(*(row[c] for c in COLUMNS))
-        Console().print(table)
+        console = Console()
+        console.print(table)
+        from synrank.llm.engine_build import engine_report
+
+        rep = engine_report()
+        if rep["version"]:
+            kernels = ", ".join(rep["kernels"]) or "unknown"
+            console.print(f"llama.cpp engine: xllamacpp {rep['version']}, {rep['build']}; kernels: {kernels}"
+                          " (details: synrank models engine)", highlight=False)
 
     @models_app.command("pull")
     @uses_config(PullConfig)
@@ -64,5 +73,43 @@ def register(app: typer.Typer) -> None:
         result = pull_model(PullConfig(name=name, source=source), log=info)
         verb = "already present" if result.status == "present" else "pulled"
         info(f"{result.name}: {verb}, {result.size:,} bytes, sha256 verified: {result.path}")
+
+    @models_app.command("engine")
+    def engine_cmd(
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
+    ) -> None:
+        """Report the llama.cpp engine (--backend llamacpp): its build (native for this CPU, or the generic
+        wheel), the CPU kernels it was compiled with, and this CPU's features it leaves unused."""
+        from synrank.llm.engine_build import engine_report
+
+        rep = engine_report()
+        if as_json:
+            typer.echo(json.dumps(rep, indent=2))
+            return
+        if not rep["version"]:
+            typer.echo(f"llama.cpp engine: not installed (make setup, or pip install 'xllamacpp=={rep['pinned']}')")
+            return
+        typer.echo(f"engine:   {rep['engine']} {rep['version']}" + ("" if rep["version"] == rep["pinned"] else f" (synrank pins {rep['pinned']})"))
+        typer.echo(f"build:    {rep['build']}")
+        typer.echo(f"kernels:  {', '.join(rep['kernels']) or 'unknown'}")
+        typer.echo(f"cpu:      {rep['cpu']} ({', '.join(rep['cpu_features']) or 'no listed features'})")
+        if rep["unused_cpu_features"]:
+            typer.echo(f"unused:   {', '.join(rep['unused_cpu_features'])} (synrank models build-engine compiles for this CPU)")
+
+    @models_app.command("build-engine")
+    @uses_config(EngineBuildConfig)
+    def build_engine_cmd(
+        force: Annotated[bool, opt(EngineBuildConfig, "force", "--force")] = default_of(EngineBuildConfig, "force"),
+        jobs: Annotated[int, opt(EngineBuildConfig, "jobs", "--jobs")] = default_of(EngineBuildConfig, "jobs"),
+        generic: Annotated[bool, opt(EngineBuildConfig, "generic", "--generic")] = default_of(EngineBuildConfig, "generic"),
+    ) -> None:
+        """Compile the llama.cpp engine for this CPU (AVX-512/VNNI/BF16 where present) from xllamacpp's source
+        package and install it; cached per CPU in $SYNRANK_CACHE/engine (else ~/.cache/synrank/engine), so a
+        second run is a no-op. Without a compiler, or if the build fails, the generic wheel stays (one line says
+        why). `make setup` runs this."""
+        from synrank.llm.engine_build import build_engine
+
+        result = build_engine(EngineBuildConfig(force=force, jobs=jobs, generic=generic), log=info)
+        info(result.line())
 
     app.add_typer(models_app, name="models")

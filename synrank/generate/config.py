@@ -93,7 +93,13 @@ class GenerateConfig:
     )
     limit: int = setting(0, help="Use only the first N inputs (0 = all).")
     chunk_size: int = setting(
-        0, help="Prompts sent to the backend together (resume granularity); 0 = per backend."
+        0, help="Prompts read and ordered together (llamacpp: so shared prompt prefixes run back to back; "
+        "other backends: one batch per call); 0 = per backend."
+    )
+    deterministic: bool = setting(
+        False,
+        help="Byte-identical records for a fixed seed, run after run: one prompt at a time (llamacpp: one slot), "
+        "since batching prompts together changes the engine's arithmetic. Slower.",
     )
     # backends
     batch_size: int = setting(64, help="transformers: most prompts in one generate call.")
@@ -173,6 +179,7 @@ class GenerateResult:
     load_seconds: float
     generate_seconds: float
     reject_reasons: dict[str, int] = field(default_factory=dict)  # category -> count (parsing.REJECT_KINDS)
+    cached_prompt_tokens: int = 0  # of prompt_tokens, reused from the engine's prompt cache (llamacpp reports it)
     task_info: dict[str, Any] = field(default_factory=dict)  # e.g. how the passage cap counted tokens
 
     @property

@@ -75,6 +75,11 @@ class DocsTask:
                 out.append(Slot(query_id, self.doc_id(query_id, level, index), self.template, values, {"level": level, "index": index}))
         return out
 
+    streams_slots = False  # one record per query holding all its passages: written when the query is done
+
+    def schedule_key(self, slot: Slot) -> tuple[str, ...]:
+        return ()  # reading order: answers are long (decoding dominates), and each query's record waits for all its levels
+
     def records(self, query_id: str, query: str, results: list[SlotResult], meta: dict[str, Any]) -> list[dict[str, Any]]:
         """The query's record, or none when every passage was rejected (nothing to train on)."""
         docs = [

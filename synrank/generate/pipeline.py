@@ -1,8 +1,8 @@
 """The generation loop shared by both tasks: shard, skip what is done, chunk, generate, write.
 
-Inputs are taken in chunks of about ``chunk_prompts`` prompts; each chunk goes to the backend at once
-(it batches them), then its records are appended to the output one by one and flushed, so a killed
-run loses at most the chunk in flight and a re-run skips everything already written (or rejected).
+Prompts are read in waves, ordered so that prompts sharing a prefix run back to back, and kept flowing
+through the backend; each record is appended to the output (and flushed) the moment it is final, so a
+killed run loses only the prompts in flight and a re-run skips everything already written (or rejected).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from synrank.generate.engine import Slot, SlotEngine, SlotResult
+from synrank.generate.parsing import ParseFailure
+from synrank.llm.base import ChatRequest, Completion
 from synrank.generate.shard import in_shard
 from synrank.generate.task import GenerationTask
 
@@ -67,45 +69,259 @@ def docs_units(queries: Iterable[tuple[str, str]], task: GenerationTask, shard: 
     return units(queries, task, shard, done)
 
 
-def _chunks(units: Iterable[Unit], chunk_prompts: int) -> Iterator[list[Unit]]:
-    chunk: list[Unit] = []
-    n = 0
-    for unit in units:
-        chunk.append(unit)
-        n += len(unit.slots)
-        if n >= chunk_prompts:
-            yield chunk
-            chunk, n = [], 0
-    if chunk:
-        yield chunk
+class _UnitRun:
+    """One input in flight: its slots' results, answers waiting for the in-order duplicate check, and how far
+    the in-order commit has got."""
+
+    def __init__(self, unit: Unit, order: int) -> None:
+        self.unit = unit
+        self.order = order  # reading order: the tie-break that keeps scheduling deterministic
+        self.results = [SlotResult(s, None, [], "", 0) for s in unit.slots]
+        self.waiting: dict[int, str] = {}  # slot index -> text that passed its own checks
+        self.final = [False] * len(unit.slots)
+        self.next = 0  # first slot not yet final: slots are committed in order
+
+    @property
+    def finished(self) -> bool:
+        return self.next == len(self.final)
+
+
+class _Dispatcher:
+    """Prompts to the backend, in lanes.
+
+    A backend with ``submit`` (llama.cpp) takes prompts one by one, each answer is handled the moment it
+    arrives, and it has one lane per engine slot: a wave's prompts, sorted, are cut into contiguous runs, one per
+    slot (``submit(..., lane=k)``), so each slot's next prompt is its sorted neighbour and reuses the prefix
+    the slot just computed. Handing the next sorted prompt to whichever slot frees first would reuse only what a
+    prompt four places back shares (measured: 21 % of prompt tokens reused instead of 38 %). Two prompts per
+    lane are in the engine, so a slot never waits for Python. A lane that runs dry takes the far half of the
+    longest lane's queue. Other backends have one lane and get the queued prompts as one batch (up to
+    ``batch``) per ``generate`` call."""
+
+    def __init__(self, engine: SlotEngine, batch: int) -> None:
+        self.engine = engine
+        backend = engine.backend
+        self.submit = getattr(backend, "submit", None)
+        if self.submit is not None:
+            self.n = max(1, int(getattr(backend, "lanes", 1) or 1))
+            total = engine.in_flight or int(getattr(backend, "in_flight", 0) or 2 * self.n)
+            self.n = min(self.n, total)
+            self.per_lane = max(1, total // self.n)
+        else:
+            self.n, self.per_lane = 1, max(1, batch)
+        self.queues: list[list[tuple[Any, ...]]] = [[] for _ in range(self.n)]  # heaps of (priority, seq, item)
+        self.running = [0] * self.n
+        self.pending: dict[Any, tuple[Any, ChatRequest, int]] = {}  # future -> (item, request, lane)
+        self.batch: list[tuple[Any, ChatRequest]] = []
+
+    def queued_first(self) -> bool:
+        return any(entry[0][0] == 1 for q in self.queues for entry in q)
+
+    def add_wave(self, entries: list[tuple[Any, ...]]) -> None:
+        """First attempts of a wave: sorted, then cut into one contiguous run per lane."""
+        import heapq
+
+        entries.sort()
+        for k, entry in enumerate(entries):
+            heapq.heappush(self.queues[k * self.n // max(1, len(entries))], entry)
+
+    def add(self, lane: int, entry: tuple[Any, ...]) -> None:
+        import heapq
+
+        heapq.heappush(self.queues[lane], entry)
+
+    def _steal(self, lane: int) -> None:
+        import heapq
+
+        donor = max(range(self.n), key=lambda k: len(self.queues[k]))
+        q = self.queues[donor]
+        if len(q) < 2:
+            return
+        q.sort()
+        keep = (len(q) + 1) // 2
+        self.queues[lane] = q[keep:]
+        del q[keep:]
+        heapq.heapify(self.queues[lane])
+
+    def fill(self, request_of: Callable[[Any], ChatRequest]) -> None:
+        import heapq
+
+        for lane in range(self.n):
+            while self.running[lane] < self.per_lane:
+                if not self.queues[lane]:
+                    self._steal(lane)
+                    if not self.queues[lane]:
+                        break
+                _prio, seq, item = heapq.heappop(self.queues[lane])
+                req = request_of(item)
+                self.running[lane] += 1
+                if self.submit is not None:
+                    fut = self.submit(req, self.engine.sampling, lane=lane) if self.n > 1 else self.submit(req, self.engine.sampling)
+                    self.pending[fut] = ((seq, item), req, lane)
+                else:
+                    self.batch.append(((seq, item), req))
+
+    def busy(self) -> bool:
+        return bool(self.pending or self.batch)
+
+    def collect(self) -> list[tuple[Any, ChatRequest, Completion, int]]:
+        """Answers that have arrived as ``(item, request, completion, lane)``, in submission order."""
+        if self.submit is None:
+            batch, self.batch = self.batch, []
+            self.running[0] = 0
+            comps = self.engine.backend.generate([r for _, r in batch], self.engine.sampling)
+            return [(item, req, comp, 0) for ((_seq, item), req), comp in zip(batch, comps)]
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        try:
+            done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
+        except BaseException:
+            self.cancel()
+            raise
+        out = []
+        for fut in sorted(done, key=lambda f: self.pending[f][0][0]):  # in submission order: deterministic handling
+            (_seq, item), req, lane = self.pending.pop(fut)
+            self.running[lane] -= 1
+            try:
+                comp = fut.result()
+            except BaseException:
+                self.cancel()
+                raise
+            out.append((item, req, comp, lane))
+        return out
+
+    def cancel(self) -> None:
+        """On Ctrl-C or an error: prompts not yet started are dropped, so stopping waits only for those running."""
+        for fut in self.pending:
+            fut.cancel()
 
 
 def run_units(
-    task: GenerationTask,
+    task: GenerationTask | None,
     units: Iterable[Unit],
     engine: SlotEngine,
-    out: RecordSink,
+    out: RecordSink | None,
     rejects: RecordSink | None,
     *,
     meta: dict[str, Any],
     chunk_prompts: int = 64,
     on_unit: Callable[[Unit], None] | None = None,
+    on_slot: Callable[[Unit], None] | None = None,
+    on_result: Callable[[Unit, SlotResult], None] | None = None,
+    forget: bool = True,
 ) -> None:
-    """Generate every unit and write its records (and rejects) as each chunk finishes."""
-    for chunk in _chunks(units, max(1, chunk_prompts)):
-        results = engine.run([s for u in chunk for s in u.slots])
-        by_unit: dict[str, list[SlotResult]] = {}
+    """Generate every unit and write its records (and rejects) as they become final.
+
+    Prompts are read in waves of about ``chunk_prompts``; within a wave they run in the order of
+    ``task.schedule_key`` (for query prompts: the prompt text, so prompts sharing their instructions and few-shot
+    examples run back to back and the engine reuses their cached prefix), retries first. Which prompts are
+    asked, and with which seeds, does not depend on that order. A task whose ``streams_slots`` is true (queries)
+    has each record written when its slot is final; otherwise (docs) an input's record is written when all its
+    slots are. ``on_slot`` is called per final slot, ``on_unit`` per finished input, ``on_result`` with each final
+    result. ``task`` None runs the slots only (results through ``on_result``)."""
+    streams = bool(getattr(task, "streams_slots", False))
+    key_of = getattr(task, "schedule_key", None)
+    dispatcher = _Dispatcher(engine, chunk_prompts)
+    seq = iter(range(1 << 62))
+    source = iter(units)
+    order = iter(range(1 << 62))
+    lanes: dict[tuple[int, int], int] = {}  # (run order, slot index) -> lane of its last attempt: retries stay there
+
+    def read_wave() -> None:
+        entries: list[tuple[Any, ...]] = []
+        for unit in source:
+            run = _UnitRun(unit, next(order))
+            for i, slot in enumerate(unit.slots):
+                prio = (1, key_of(slot) if key_of is not None else (), run.order, i)
+                entries.append((prio, next(seq), (run, i, 0)))
+            if len(entries) >= chunk_prompts:
+                break
+        dispatcher.add_wave(entries)
+
+    def retry(run: _UnitRun, i: int, attempt: int) -> None:
+        engine.stats.retried += 1
+        # Retries first: the input's later slots wait for this one; same lane: the slot holds its prefix.
+        dispatcher.add(lanes.pop((run.order, i), 0), ((0,), next(seq), (run, i, attempt)))
+
+    def finalize(run: _UnitRun, i: int) -> None:
+        lanes.pop((run.order, i), None)
+        res = run.results[i]
+        run.final[i] = True
+        if res.text is None:
+            engine.stats.rejected += 1
+        else:
+            engine.stats.accepted += 1
+        if on_result is not None:
+            on_result(run.unit, res)
+        if streams and task is not None:
+            _write(task, run.unit, [res], out, rejects, meta)
+        if on_slot is not None:
+            on_slot(run.unit)
+
+    def fail(run: _UnitRun, i: int, reason: str, kind: str) -> bool:
+        """Record a failed attempt; True when the slot is re-asked, False when it is final (rejected)."""
+        res = run.results[i]
+        res.reasons.append(reason)
+        res.kinds.append(kind)
+        if res.attempts <= engine.max_retries:
+            retry(run, i, res.attempts)
+            return True
+        finalize(run, i)
+        return False
+
+    def advance(run: _UnitRun) -> None:
+        while not run.finished:
+            i = run.next
+            if not run.final[i]:
+                if i not in run.waiting:
+                    return  # still in the engine (or queued)
+                text = run.waiting.pop(i)
+                dup = engine.keep(run.unit.slots[i], text)
+                if dup is not None:
+                    if fail(run, i, dup, "duplicate"):
+                        return
+                else:
+                    run.results[i].text = text
+                    finalize(run, i)
+            run.next += 1
+        if not streams and task is not None:
+            _write(task, run.unit, run.results, out, rejects, meta)
+        if forget:
+            engine.forget(run.unit.key)
+        if on_unit is not None:
+            on_unit(run.unit)
+
+    def request_of(item: tuple[_UnitRun, int, int]) -> ChatRequest:
+        run, i, attempt = item
+        return engine.request(run.unit.slots[i], attempt)
+
+    while True:
+        if not dispatcher.queued_first():
+            read_wave()
+        dispatcher.fill(request_of)
+        if not dispatcher.busy():
+            return
+        for (run, i, attempt), req, comp, lane in dispatcher.collect():
+            lanes[(run.order, i)] = lane
+            engine.count(comp)
+            res = run.results[i]
+            res.attempts = attempt + 1
+            res.raw = engine.raw(req, comp)
+            try:
+                run.waiting[i] = engine.check(run.unit.slots[i], res.raw, comp)
+            except ParseFailure as exc:
+                if fail(run, i, exc.reason, exc.kind):
+                    continue
+            advance(run)
+
+
+def _write(task: GenerationTask, unit: Unit, results: list[SlotResult], out: RecordSink | None,
+           rejects: RecordSink | None, meta: dict[str, Any]) -> None:
+    # Output first, rejects after: a kill in between loses only diagnostics, never data.
+    if out is not None:
+        for record in task.records(unit.key, unit.payload, results, meta):
+            out.write(record)
+    if rejects is not None:
         for res in results:
-            by_unit.setdefault(res.slot.unit, []).append(res)
-        for unit in chunk:
-            unit_results = by_unit.get(unit.key, [])
-            # Output first, rejects after: a kill in between loses only diagnostics, never data.
-            for record in task.records(unit.key, unit.payload, unit_results, meta):
-                out.write(record)
-            if rejects is not None:
-                for res in unit_results:
-                    if res.text is None:
-                        rejects.write(reject_record(task.name, res))
-            engine.forget(unit.key)
-            if on_unit is not None:
-                on_unit(unit)
+            if res.text is None:
+                rejects.write(reject_record(task.name, res))

@@ -42,6 +42,13 @@ class QueriesTask:
     default_min_words = 1
     default_temperature = 0.8  # CADeT: SamplingParams(temperature=0.8) in every *_gen_vllm.py
     default_top_p = 1.0  # CADeT: vLLM's default top_p
+    streams_slots = True  # one record per query, resumed per query: each is written the moment it is final
+
+    def schedule_key(self, slot: Slot) -> tuple[str, ...]:
+        """The prompt's text, message by message: sorted by it, prompts that share their instructions and
+        few-shot examples (drawn per prompt, so shared by chance) run back to back and the engine reuses the
+        cached prefix instead of computing it again."""
+        return tuple(m["content"] for m in slot.request().messages)
 
     def iter_inputs(self, source: str) -> Iterator[tuple[str, Document]]:
         from synrank.formats.corpus import iter_corpus

@@ -25,8 +25,9 @@ DEMO_NOTE = (
     "note: smollm2 (SmolLM2-135M-Instruct) is a tiny test model whose texts are weak; on a CPU use the default "
     "qwen2.5-coder-0.5b (synrank models pull qwen2.5-coder-0.5b), on a GPU e.g. Qwen/Qwen2.5-7B-Instruct with backend vllm"
 )
-# Prompts per backend call when chunk_size is 0: a chunk is also what a kill can lose.
-DEFAULT_CHUNK = {"transformers": 64, "vllm": 4096, "openai": 64, "llamacpp": 64}
+# Prompts read (and, for llamacpp, ordered by shared prefix) together when chunk_size is 0. For batch backends a
+# chunk is one call, and what a kill can lose; llamacpp writes each record as it finishes.
+DEFAULT_CHUNK = {"transformers": 64, "vllm": 4096, "openai": 64, "llamacpp": 2048}
 
 Info = Callable[[str], None]
 
@@ -234,7 +235,7 @@ def _backend_options(cfg: GenerateConfig):
         http_attempts=cfg.http_retries,
         prefill=cfg.prefill,
         threads=cfg.threads,
-        slots=cfg.slots,
+        slots=1 if cfg.deterministic else cfg.slots,
         ctx_size=cfg.ctx_size,
     )
 
@@ -246,8 +247,6 @@ def chunk_prompts(cfg: GenerateConfig, backend_name: str) -> int:
     chunk = DEFAULT_CHUNK.get(backend_name, 64)
     if backend_name == "openai":
         chunk = max(chunk, 4 * cfg.concurrency)
-    if backend_name == "llamacpp":
-        chunk = max(chunk, 4 * cfg.slots)
     return chunk
 
 
@@ -355,12 +354,19 @@ def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = Non
             t0 = time.perf_counter()
             with _opened(create_backend(backend_name, _backend_options(cfg))) as backend:
                 load_seconds = time.perf_counter() - t0
+                if backend_name == "llamacpp":
+                    from synrank.llm.engine_build import generic_engine_note
+
+                    note = generic_engine_note()
+                    if note:
+                        info(note)
                 task = task.with_tokenizer(_tokenizer_of(backend))
                 meta = {"model": cfg.model, "backend": backend_name, **sampling.as_dict(), **task.record_meta()}
                 before = _stats_of(target.manifest_path) if done else None  # read before it is rewritten
                 target.manifest = make_manifest("generate", model=cfg.model, config=config, backend=backend.info())
                 target.write_manifest()  # before the first record: a killed run's output is recognisably synrank's
-                engine = SlotEngine(backend, sampling, max_retries=cfg.max_retries, dedup_threshold=cfg.dedup_threshold, min_words=min_words)
+                engine = SlotEngine(backend, sampling, max_retries=cfg.max_retries, dedup_threshold=cfg.dedup_threshold,
+                                    min_words=min_words, in_flight=1 if cfg.deterministic else 0)
 
                 def skip() -> None:
                     skipped.append(1)
@@ -380,7 +386,9 @@ def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = Non
                         _Rejects() if rejects_writer is not None else None,
                         meta=meta,
                         chunk_prompts=chunk_prompts(cfg, backend_name),
-                        on_unit=lambda _u: bar_display.advance(bar, 1 + _drain(skipped)),
+                        # A finished slot moves the bar by its share of the input: with prompts ordered by prefix,
+                        # an input's slots finish at different times.
+                        on_slot=lambda u: bar_display.advance(bar, 1 / len(u.slots) + _drain(skipped)),
                     )
                 gen_seconds = time.perf_counter() - t1
         finally:
@@ -408,6 +416,7 @@ def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = Non
             load_seconds=load_seconds,
             generate_seconds=gen_seconds,
             reject_reasons=reject_kinds,
+            cached_prompt_tokens=stats["cached_prompt_tokens"],
             task_info=task.manifest_info(),
         )
         if target.manifest is not None:

@@ -24,6 +24,11 @@ class GenerationTask(Protocol):
     default_min_words: int
     default_temperature: float
     default_top_p: float
+    streams_slots: bool  # True: a record per slot, written as each slot is final; False: a record per input
+
+    def schedule_key(self, slot: Slot) -> tuple[str, ...]:
+        """Prompts run in this order within a wave (then reading order): equal prefixes next to each other."""
+        ...
 
     def iter_inputs(self, source: str) -> Iterator[tuple[str, Any]]:
         """``(key, payload)`` per input, in file order; reading validates (bad lines raise InputError)."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,9 @@ def llamacpp_available() -> bool:
 
 def import_engine() -> Any:
     """The xllamacpp module, or one line naming the install command."""
+    from synrank.llm.engine_build import check_native_engine
+
+    check_native_engine()  # before the import: a build for another CPU would die of SIGILL, not say why
     try:
         import xllamacpp
     except ImportError:
@@ -136,6 +139,7 @@ class LlamaCppBackend(BackendBase):
             "model": self.model_name,
             "model_path": self.model_path,
             "engine": f"xllamacpp {_engine_version()}",
+            "engine_build": _engine_build(),
             "threads": self.threads,
             "slots": self.slots,
             "ctx_size": self.ctx_size,
@@ -167,11 +171,13 @@ class LlamaCppBackend(BackendBase):
                 body["stop"] = list(request.stop)
         return body
 
-    def _one(self, request: ChatRequest, sampling: SamplingConfig) -> Completion:
+    def _one(self, request: ChatRequest, sampling: SamplingConfig, slot: int | None = None) -> Completion:
         server = self._server
         if server is None:
             raise ConfigError("the llamacpp backend was closed")
         body = self.payload(request, sampling)
+        if slot is not None:
+            body["id_slot"] = slot
         try:
             data = server.handle_chat_completions(body)
         except ValueError as exc:  # llama.cpp refuses the request (a schema it cannot compile, a prompt too long)
@@ -199,7 +205,7 @@ class LlamaCppBackend(BackendBase):
             completion_tokens=int(usage.get("completion_tokens") or 0),
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             finish_reason=finish,
-            extra={"cached_tokens": int(timings.get("cache_n") or 0)},
+            extra={"cached_tokens": int(timings.get("cache_n") or 0), "evaluated_tokens": int(timings.get("prompt_n") or 0)},
         )
 
     def _top_logprobs(self, messages: Sequence[dict[str, str]], k: int) -> dict[str, float]:
@@ -241,6 +247,25 @@ class LlamaCppBackend(BackendBase):
                 f.cancel()
             raise
 
+    @property
+    def lanes(self) -> int:
+        """Prompts can be pinned to a slot (``submit(..., lane=k)``): one lane per slot."""
+        return self.slots
+
+    @property
+    def in_flight(self) -> int:
+        """Prompts to keep in the engine: one per slot plus one queued behind each, so a freed slot starts its
+        next prompt at once."""
+        return 2 * self.slots
+
+    def submit(self, request: ChatRequest, sampling: SamplingConfig, lane: int | None = None) -> Future[Completion]:
+        """Start one request, on slot ``lane`` if given (it then waits for that slot, whose cache holds the prefix
+        its previous prompt computed); the answer arrives on the future."""
+        pool = self._pool
+        if pool is None:
+            raise ConfigError("the llamacpp backend was closed")
+        return pool.submit(self._one, request, sampling, lane)
+
     def generate(self, requests: Sequence[ChatRequest], sampling: SamplingConfig) -> list[Completion]:
         if not requests:
             return []
@@ -252,6 +277,14 @@ class LlamaCppBackend(BackendBase):
             pool.shutdown(wait=True, cancel_futures=True)
         # Dropping the last reference stops the server's loop and frees the model (~Server joins its thread).
         self._server = None
+
+
+def _engine_build() -> str:
+    """``native <cpu key>`` for an engine compiled here by `synrank models build-engine`, else ``generic``."""
+    from synrank.llm.engine_build import read_marker
+
+    marker = read_marker()
+    return f"native {marker.get('cpu_key')}" if marker else "generic"
 
 
 def _engine_version() -> str:

@@ -201,7 +201,8 @@ def test_generate_cli_llamacpp_end_to_end(cli, tmp_path):
 
 @pytest.mark.slow  # two synrank processes (~40 s)
 def test_kill_9_leaves_no_engine_and_resume_has_no_duplicates(scifact_dir, tmp_path):
-    """The engine is in synrank's own process: killing synrank kills it; nothing is left to clean up."""
+    """The engine is in synrank's own process: killing synrank kills it; nothing is left to clean up. Records
+    appear as their prompts finish (the default chunk holds all 16 prompts), so the kill loses only those in flight."""
     import psutil
 
     docs = (scifact_dir / "corpus.jsonl").read_text(encoding="utf-8").splitlines()[:16]
@@ -209,7 +210,7 @@ def test_kill_9_leaves_no_engine_and_resume_has_no_duplicates(scifact_dir, tmp_p
     corpus.write_text("\n".join(docs) + "\n", encoding="utf-8")
     out = tmp_path / "killed.jsonl"
     cmd = [sys.executable, "-m", "synrank", "generate", "--task", "queries", "--types", "question", "--backend", "llamacpp",
-           "--model", "smollm2", "--slots", "2", "--chunk-size", "2", "--max-new-tokens", "40", "--threads", "2", str(corpus), "--out", str(out)]
+           "--model", "smollm2", "--slots", "2", "--max-new-tokens", "40", "--threads", "2", str(corpus), "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = start_until_lines(cmd, out, timeout=120, env=env)
     ps = psutil.Process(proc.pid)
@@ -264,6 +265,27 @@ def test_qwen_05b_writes_queries_for_scifact_abstracts(cli, scifact_dir, tmp_pat
         assert len(query.split()) >= 3 and query.endswith("?"), query
         hits, _ = bm25.retrieve(bm25s.tokenize([query], stopwords="en", stemmer=stemmer, show_progress=False), k=20, show_progress=False)
         assert d["_id"] in {corpus_docs[j]["_id"] for j in hits[0]}, query
+
+
+def test_deterministic_mode_gives_byte_identical_records(cli, scifact_dir, tmp_path):
+    """--deterministic: one prompt at a time on one slot, so the same command and seed write the same bytes."""
+    docs = (scifact_dir / "corpus.jsonl").read_text(encoding="utf-8").splitlines()[:4]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(docs) + "\n", encoding="utf-8")
+    outs = []
+    for k in (1, 2):
+        out = tmp_path / f"run{k}.jsonl"
+        res = cli("generate", "--task", "queries", "--types", "question,title", "--backend", "llamacpp", "--model", "smollm2",
+                  "--deterministic", "--max-new-tokens", "40", "--threads", "2", corpus, "--out", out)
+        assert res.code == 0, res.stderr
+        outs.append(out)
+        manifest = json.loads(Path(str(out) + ".manifest.json").read_text())
+        assert manifest["backend"]["slots"] == 1
+        stats = manifest["stats"]
+        assert 0 < stats["cached_prompt_tokens"] < stats["prompt_tokens"]  # the shared system prompt, at least
+    assert outs[0].read_bytes() == outs[1].read_bytes() and outs[0].stat().st_size > 0
+    rej = [Path(str(o) + ".rejects.jsonl") for o in outs]
+    assert [r.read_bytes() if r.exists() else b"" for r in rej][0] == [r.read_bytes() if r.exists() else b"" for r in rej][1]
 
 
 def _is_json_object(text: str) -> bool:
