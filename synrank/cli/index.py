@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
     @uses_config(C)
     def index_cmd(
         corpus: Annotated[str, arg(C, "corpus")],
-        out: Annotated[Path, opt(C, "out", "--out", "-o")],
+        out: Annotated[Path, opt(C, "out", "--out", "-o", folder=True)],
         model: Annotated[str, opt(C, "model", "--model", "-m")] = default_of(C, "model"),
         factory: Annotated[str, opt(C, "factory")] = default_of(C, "factory"),
         no_title: Annotated[bool, opt(C, "no_title")] = default_of(C, "no_title"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -9,13 +10,30 @@ import typer
 from synrank.config import choices_of, default_of, help_of
 
 
-def opt(cls: type, name: str, *param_decls: str, **kwargs: Any) -> Any:
+# Settings that name a file synrank writes (a folder for `index`/`train --out`, given ``folder=True``).
+OUTPUT_SETTINGS = frozenset({"out", "rejects", "run_out", "plot", "plot_dist"})
+
+
+def _file_output(value: str) -> Path:
+    # pathlib drops a trailing "/" (`-o newdir/` would write a file named newdir): look at it as typed.
+    from synrank.formats.outputs import check_output
+
+    if value.endswith("/"):
+        check_output(value)
+    return Path(value)
+
+
+def opt(cls: type, name: str, *param_decls: str, folder: bool = False, **kwargs: Any) -> Any:
     """``typer.Option`` for setting ``name`` of ``cls``; the flag defaults to ``--name-with-dashes``.
 
     Use it as ``x: Annotated[int, opt(Cfg, "x")] = default_of(Cfg, "x")`` so --help, the library and
-    docs/cli.md all show the dataclass's default (a test checks the two agree).
+    docs/cli.md all show the dataclass's default (a test checks the two agree). An output setting
+    (:data:`OUTPUT_SETTINGS`) is a file unless ``folder``: a value ending in "/" is then refused.
     """
     decls = param_decls or ("--" + name.replace("_", "-"),)
+    if name in OUTPUT_SETTINGS and not folder and "parser" not in kwargs:
+        kwargs["parser"] = _file_output
+        kwargs.setdefault("metavar", "<path>")
     text = help_of(cls, name)
     allowed = choices_of(cls, name)
     if allowed and "choices" not in text:

@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
     @app.command("train", help=HELP)
     @uses_config(TrainConfig)
     def train_cmd(
-        out: Annotated[Path, opt(TrainConfig, "out", "--out", "-o", show_default=False)],
+        out: Annotated[Path, opt(TrainConfig, "out", "--out", "-o", folder=True, show_default=False)],
         inputs: Annotated[list[Path], arg(TrainConfig, "inputs", show_default=False)] = default_of(TrainConfig, "inputs"),
         model: Annotated[str, opt(TrainConfig, "model", "--model", "-m")] = default_of(TrainConfig, "model"),
         loss: Annotated[str, opt(TrainConfig, "loss")] = default_of(TrainConfig, "loss"),

@@ -12,7 +12,8 @@ Every command that writes a file or folder goes through :func:`guarded_output`::
 
 ``"file"``   built in a temporary sibling (``target.path``, same suffix as the output) and renamed over the
              output when the block ends without an exception; on any exception (Ctrl-C included) the temporary
-             file is removed and the old output is left byte-identical.
+             file is removed and the old output is left byte-identical. An output named ``*.gz`` is
+             gzip-compressed at the end (stages write text; every reader accepts gzip).
 ``"dir"``    the same for a folder: ``target.path`` is an empty temporary sibling folder, swapped in at the end.
 ``"append"`` a resumable JSONL file appended record by record (``AppendJsonlWriter(target.path, key=...)``).
              ``fingerprint`` (a JSON-able dict of the settings that must match to resume) is required;
@@ -23,8 +24,13 @@ Every command that writes a file or folder goes through :func:`guarded_output`::
 
 Before any work, the guard refuses, with an :class:`InputError` naming the output (exit 2, one line):
 
-* an output that *is* one of ``inputs`` (same real file: symlinks resolved, hard links caught by
-  ``(st_dev, st_ino)``) or a folder that *contains* one of them (or a hard link to one of their files);
+* an output (or its manifest, stamp or lock) that *is* a file the command reads (same real file: symlinks
+  resolved, hard links caught by ``(st_dev, st_ino)``), or a folder that *contains* one (or a hard link to one).
+  A folder input counts by the files read from it (:func:`files_read`): a dataset folder by its known names
+  (so ``index CORPUS -o CORPUS/idx`` may replace its own index), any other folder whole;
+* an output that is a FIFO, a device or a socket (never written into, never replaced: ``-o /dev/null`` as root
+  would otherwise replace /dev/null); a file output given with a trailing ``/``; a ``*.gz`` ``"append"`` output
+  (record-by-record appends and resuming need plain text);
 * an output under a regular file (``-o notes.txt/run.trec``), a folder where a file is expected and vice versa;
 * an existing, non-empty output that synrank did not write: it is never replaced, even with ``--overwrite``;
 * an existing folder synrank wrote, without ``overwrite`` (a folder is expensive: an index, a model).
@@ -46,9 +52,12 @@ Resuming (one policy for every stage, :class:`ResumeState`): the settings that m
 compared with the ``config`` of its manifest instead. Different settings (or an output with neither) -> refuse
 with one line naming the settings that differ, unless ``overwrite`` -> start over. For synrank's own hidden work files
 (index chunks, score's teacher-score cache) a stage passes ``on_change="restart"``: they are silently rebuilt.
-When an ``"append"`` output is started over, the old file is moved aside and deleted only when the run
-succeeds; if the new run fails before writing a record, the old output is put back untouched.
-Sidecar outputs (generate's ``.rejects.jsonl``) go through :func:`check_output` with the same inputs.
+When an ``"append"`` output is started over, the old file is moved aside (``.<name>.previous``) and deleted only
+when the run succeeds; if the run fails in any way, the old output, stamp and manifest are put back
+byte-identical. A run that fails before writing a record leaves nothing (no empty output, stamp or manifest).
+Sidecar outputs appended beside the output (generate's rejects) are passed as ``sidecars=``: same checks, their
+own lock and stamp, resumed or started over with the output, put back with it; one may not be the output.
+Folders the guard creates for an output are removed again when the run fails.
 An output with neither stamp nor a manifest naming every fingerprint key cannot be resumed: the refusal says its
 settings are unknown.
 
@@ -57,8 +66,7 @@ Adopting it, stage by stage (what each owner calls):
 * ``eval -o``/``--run-out``, ``fuse -o``, ``compare -o``/plots, ``score -o``, ``search -o x.trec``: ``kind="file"``.
 * ``search -o x.jsonl``, ``generate -o``: ``kind="append", fingerprint={...settings...}``; set ``target.manifest``
   and call ``target.write_manifest()`` before the first record; pass ``target.path`` to ``AppendJsonlWriter``.
-  generate's rejects file: ``check_output(rejects, inputs=..., kind="append")``, and delete it when
-  ``target.resume.action == "restart"``.
+  generate's rejects file: ``sidecars=[rejects]``.
 * ``index -o``, ``train -o``: ``kind="dir"`` (write into ``target.path``); their hidden work folders
   (``.NAME.partial``, ``NAME.train-state``) use ``ResumeState.open(work, fingerprint, overwrite=...,
   on_change="restart")`` (index) or the stage's own ``--resume`` rule (train).
@@ -71,9 +79,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import gzip
 import json
 import os
 import shutil
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,14 +153,46 @@ def _identity(p: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _walk_files(root: Path) -> Iterator[Path]:
+def _walk_files(root: Path, *, skip_own: bool = False) -> Iterator[Path]:
+    """Files under ``root``; ``skip_own`` leaves out synrank outputs stored inside it (and their sidecars)."""
     n = 0
-    for dirpath, _dirs, files in os.walk(root):
+    for dirpath, dirs, files in os.walk(root):
+        here = Path(dirpath)
+        if skip_own:
+            dirs[:] = [d for d in dirs if not _is_manifest(here / d / MANIFEST_NAME)]
+            own = {f for f in files if written_by_synrank(here / f)}
+            files = [f for f in files if f not in own and not _is_sidecar_name(f, own)]
         for f in files:
             n += 1
             if n > _SCAN_LIMIT:
                 return
-            yield Path(dirpath) / f
+            yield here / f
+
+
+def _is_sidecar_name(name: str, owners: set[str]) -> bool:
+    if name.endswith(".manifest.json") and name[: -len(".manifest.json")] in owners:
+        return True
+    return name.startswith(".") and name.endswith((".resume.json", ".lock", ".previous"))
+
+
+# What synrank's readers take from a dataset folder (synrank.formats.corpus/queries, synrank.evaluate.datasets).
+_DATASET_FILES = ("corpus.jsonl", "corpus.jsonl.gz", "corpus.tsv", "queries.jsonl")
+_QRELS_DIR = "qrels"
+
+
+def files_read(inp: str | Path) -> list[Path]:
+    """Every file a command may read from the input ``inp``: the file itself, or the files found in a folder.
+
+    A dataset folder is read through its known names only, so a synrank output stored beside them (an index in
+    ``CORPUS/idx``, a run in ``CORPUS/run.trec``) is not an input and may be replaced. Any other folder (an index,
+    a model, a template folder) counts as read whole, except synrank outputs stored inside it."""
+    p = Path(inp)
+    if not p.is_dir():
+        return [p]
+    known = [p / n for n in _DATASET_FILES if (p / n).exists()]
+    if known or (p / _QRELS_DIR).is_dir():
+        return known + list(_walk_files(p / _QRELS_DIR))
+    return list(_walk_files(p, skip_own=True))
 
 
 def _input_paths(inputs: Iterable[str | Path | None]) -> list[Path]:
@@ -164,53 +206,120 @@ def _input_paths(inputs: Iterable[str | Path | None]) -> list[Path]:
     return out
 
 
-def check_output(out: str | Path | None, *, inputs: Iterable[str | Path | None] = (), overwrite: bool = False, kind: Kind = "file") -> None:
+def _special(p: Path) -> str | None:
+    """What ``p`` is when it is neither a regular file nor a folder (it would be replaced by a regular file)."""
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        return None
+    for test, what in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return None
+
+
+def is_gzip_name(out: str | Path) -> bool:
+    return str(out).endswith(".gz")
+
+
+def written_paths(out: str | Path, kind: Kind) -> list[Path]:
+    """Every path the guard writes for ``out``: the output, its manifest, resume stamp and lock."""
+    p = Path(out)
+    paths = [p, lock_location(p)]
+    if kind != "dir":
+        paths.append(manifest_location(p, kind))
+    if kind == "append":
+        paths.append(stamp_location(p))
+    return paths
+
+
+def check_output(
+    out: str | Path | None,
+    *,
+    inputs: Iterable[str | Path | None] = (),
+    overwrite: bool = False,
+    kind: Kind = "file",
+    owner: str | Path | None = None,
+) -> None:
     """Refuse (InputError, one line naming ``out``) an output that would destroy or mix with user data.
 
-    Checks only; nothing is written. ``kind="append"`` skips the "exists" rules (resuming decides those).
+    Checks only; nothing is written. ``kind="append"`` leaves the settings to resuming (:class:`ResumeState`).
+    ``owner``: the main output a sidecar belongs to (``<out>.rejects.jsonl``, ``<out>.scored.jsonl``).
     """
     if is_stdout(out):
         if kind == "dir":
             raise InputError("a folder output cannot go to stdout; give a folder path", path=STDIN)
         return
+    # pathlib drops a trailing "/", so it is looked at before the path is made a Path.
+    if str(out).endswith(("/", os.sep)) and kind != "dir":
+        raise InputError("ends with '/' (a folder), but this output is a file: give a file name", path=out)
     target = Path(out)  # type: ignore[arg-type]
+    what = _special(target)
+    if what is not None:
+        # Never unlinked or written into: as root, -o /dev/null would otherwise replace the system's /dev/null.
+        raise InputError(f"is {what}, not a regular file; synrank never writes into or replaces it (use -o - for stdout)", path=target)
+    if kind == "append" and is_gzip_name(target):
+        raise InputError(
+            "a resumable output is written record by record and cannot be gzip-compressed: write it without .gz and compress it afterwards",
+            path=target,
+        )
     check_writable(target, folder=kind == "dir")
     exists = target.exists()
 
+    read: list[tuple[Path, Path]] = []  # (the input as given, a file read from it)
+    for inp in _input_paths(inputs):
+        read.append((inp, inp))
+        if inp.is_dir():
+            read.extend((inp, f) for f in files_read(inp))
+    for written in written_paths(target, kind):
+        real_w = Path(os.path.realpath(written))
+        w_id = _identity(written)
+        for inp, f in read:
+            if f.is_dir() and written != target:
+                continue
+            if real_w == Path(os.path.realpath(f)) or (w_id is not None and _identity(f) == w_id):
+                shown = inp if f == inp else f"{f}, read from the folder {inp}"
+                raise InputError(f"is also an input ({shown}); refusing to overwrite it", path=target)
     real_out = Path(os.path.realpath(target))
     out_id = _identity(target)
-    for inp in _input_paths(inputs):
-        real_in = Path(os.path.realpath(inp))
-        if real_in == real_out or (out_id is not None and _identity(inp) == out_id):
-            raise InputError(f"is also an input ({inp}); refusing to overwrite it", path=target)
-        # The output contains the input when the output is the input's folder or any folder above it.
+    for inp, f in read:
+        # The output contains the input when the output is its folder or any folder above it.
+        real_in = Path(os.path.realpath(f))
         if real_out in real_in.parents or (out_id is not None and any(_identity(a) == out_id for a in real_in.parents)):
-            raise InputError(f"contains the input {inp}; refusing to replace it", path=target)
+            raise InputError(f"contains the input {f}; refusing to replace it", path=target)
     if exists and target.is_dir():
         # A hard link to an input inside the output folder would be deleted along with the folder.
         wanted: dict[tuple[int, int], Path] = {}
-        for inp in _input_paths(inputs):
-            for f in _walk_files(inp) if inp.is_dir() else [inp]:
-                ident = _identity(f)
-                if ident is not None:
-                    wanted[ident] = f
+        for _inp, f in read:
+            ident = _identity(f) if not f.is_dir() else None
+            if ident is not None:
+                wanted[ident] = f
         if wanted:
             for f in _walk_files(target):
                 ident = _identity(f)
                 if ident in wanted:
                     raise InputError(f"holds {f.name}, a hard link to the input {wanted[ident]}; refusing to replace it", path=target)
 
-    if kind == "append" or not exists or _is_empty(target):
+    if not exists or _is_empty(target):
         return
-    if not written_by_synrank(target):
+    if not (written_by_synrank(target) or _named_after(target, owner)):
         what = "folder" if target.is_dir() else "file"
+        verb = "append to" if kind == "append" else "replace"
         raise InputError(
-            f"{what} exists and was not written by synrank (no manifest); refusing to replace it: "
+            f"{what} exists and was not written by synrank (no manifest); refusing to {verb} it: "
             "choose another output or remove it yourself",
             path=target,
         )
-    if not overwrite and target.is_dir():
+    if kind != "append" and not overwrite and target.is_dir():
         raise InputError("output folder exists and is not empty (pass --overwrite to replace it)", path=target)
+
+
+def _named_after(side: Path, owner: str | Path | None) -> bool:
+    """A sidecar named after an output synrank wrote (``<out>.rejects.jsonl`` before sidecars had stamps)."""
+    if owner is None or is_stdout(owner):
+        return False
+    o = Path(owner)
+    return side.parent == o.parent and side.name.startswith(o.name + ".") and written_by_synrank(o)
 
 
 class OutputLock:
@@ -245,9 +354,12 @@ class OutputLock:
             if self._same(fd):
                 break
             os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
+        # The pid only names the holder in the loser's message; the lock holds without it. On a full disk the
+        # write fails, and the run must then fail on its own output (naming it), not here leaving an empty lock.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
 
     def _same(self, fd: int) -> bool:
         st = os.fstat(fd)
@@ -274,7 +386,7 @@ def _norm(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, sort_keys=True))
 
 
-def _fingerprint_from_manifest(state: Path, fingerprint: Mapping[str, Any]) -> dict[str, Any] | None:
+def _fingerprint_from_manifest(state: Path, fingerprint: Mapping[str, Any], manifest_of: Path | None = None) -> dict[str, Any] | None:
     """The fingerprint a file's manifest records in its ``config``, when its hidden stamp is gone.
 
     ``cp out.jsonl* elsewhere/`` (or a commit) carries the manifest but not the dot-file stamp; every append
@@ -283,7 +395,7 @@ def _fingerprint_from_manifest(state: Path, fingerprint: Mapping[str, Any]) -> d
     if state.is_dir():
         return None
     with contextlib.suppress(OSError, ValueError):
-        manifest = json.loads(manifest_location(state, "file").read_text(encoding="utf-8"))
+        manifest = json.loads(manifest_location(manifest_of or state, "file").read_text(encoding="utf-8"))
         config = manifest.get("config") if isinstance(manifest, dict) else None
         if isinstance(config, dict) and all(k in config for k in fingerprint):
             return _norm({k: config[k] for k in fingerprint})
@@ -317,8 +429,11 @@ class ResumeState:
         overwrite: bool,
         on_change: Literal["refuse", "restart"] = "refuse",
         name: str | None = None,
+        manifest_of: Path | None = None,
     ) -> ResumeState:
-        """Decide without touching anything; raises ConfigError when settings differ and ``on_change="refuse"``."""
+        """Decide without touching anything; raises ConfigError when settings differ and ``on_change="refuse"``.
+
+        ``manifest_of``: whose manifest records the settings when the stamp is gone (a sidecar's main output)."""
         p = Path(state)
         fp = _norm(dict(fingerprint))
         if not p.exists() or _is_empty(p):
@@ -330,7 +445,7 @@ class ResumeState:
             if isinstance(loaded, dict) and isinstance(loaded.get("fingerprint"), dict):
                 old = loaded["fingerprint"]
         if old is None:
-            old = _fingerprint_from_manifest(p, fp)
+            old = _fingerprint_from_manifest(p, fp, manifest_of)
         if old is None:
             changed = ["?"]
         else:
@@ -434,6 +549,30 @@ class OutputTarget:
             write_manifest(make_manifest("output"), where)
 
 
+def _make_parents(paths: Iterable[Path]) -> list[Path]:
+    """Create the missing folders above ``paths``; returns them (top first) so a failed run can remove them."""
+    made: list[Path] = []
+    for p in paths:
+        for d in list(p.parents)[::-1]:
+            if not d.exists():
+                with contextlib.suppress(FileExistsError):
+                    d.mkdir()
+                    made.append(d)
+    return made
+
+
+def _check_all(final: Path | None, sides: list[Path], inputs: list[str | Path | None], overwrite: bool, kind: Kind) -> None:
+    if final is not None:
+        check_output(final, inputs=inputs, overwrite=overwrite, kind=kind)
+    taken = {Path(os.path.realpath(p)): final for p in written_paths(final, kind)} if final is not None else {}
+    for side in sides:
+        other = taken.get(Path(os.path.realpath(side)))
+        if other is not None:
+            raise InputError(f"is also the output {other} (or one of its files); give it a file of its own", path=side)
+        check_output(side, inputs=inputs, overwrite=overwrite, kind="append", owner=final)
+        taken.update({Path(os.path.realpath(p)): side for p in written_paths(side, "append")})
+
+
 @contextlib.contextmanager
 def guarded_output(
     out: str | Path | None,
@@ -442,71 +581,140 @@ def guarded_output(
     overwrite: bool = False,
     kind: Kind = "file",
     fingerprint: Mapping[str, Any] | None = None,
+    sidecars: Iterable[str | Path | None] = (),
 ) -> Iterator[OutputTarget]:
-    """Guard, lock and open ``out`` for the whole ``with`` block (see the module docstring for the rules)."""
+    """Guard, lock and open ``out`` for the whole ``with`` block (see the module docstring for the rules).
+
+    ``sidecars``: further files the run appends to beside an ``"append"`` output (generate's rejects), under
+    the same rules: checked, locked, resumed or started over with the output, and put back if the run fails.
+    They get a resume stamp but no manifest of their own."""
     inputs = list(inputs)
-    if is_stdout(out):
-        check_output(None, kind=kind)
-        yield OutputTarget(None, None, kind, resume=ResumeState(Path(STDIN), {}, "fresh") if kind == "append" else None)
-        return
-    final = Path(out)  # type: ignore[arg-type]
     if kind == "append" and fingerprint is None:
         raise TypeError("guarded_output(kind='append') needs the fingerprint of the settings that must match to resume")
-    check_output(final, inputs=inputs, overwrite=overwrite, kind=kind)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with OutputLock(final):
-        # Checked again under the lock: another process may have finished writing it meanwhile.
-        check_output(final, inputs=inputs, overwrite=overwrite, kind=kind)
-        if kind == "file":
-            with atomic_path(final) as tmp:
-                target = OutputTarget(tmp, final, kind)
-                yield target
-                target.write_manifest()
-        elif kind == "dir":
-            with atomic_dir(final, overwrite=True) as tmp:
-                target = OutputTarget(tmp, final, kind)
-                yield target
-                target.write_manifest()
-        else:
-            yield from _append(final, fingerprint or {}, overwrite)
+    sides = [Path(x) for x in sidecars if not is_stdout(x)]
+    if sides and kind != "append":
+        raise TypeError("guarded_output(sidecars=...) goes with kind='append'")
+    final = None if is_stdout(out) else Path(out)  # type: ignore[arg-type]
+    if final is None:
+        check_output(None, kind=kind)
+        if not sides:
+            yield OutputTarget(None, None, kind, resume=ResumeState(Path(STDIN), {}, "fresh") if kind == "append" else None)
+            return
+    _check_all(final, sides, inputs, overwrite, kind)
+    written = [p for p in (final, *sides) if p is not None]
+    made = _make_parents(written)
+    try:
+        with contextlib.ExitStack() as locks:
+            for p in written:
+                locks.enter_context(OutputLock(p))
+            # Checked again under the lock: another process may have finished writing it meanwhile.
+            _check_all(final, sides, inputs, overwrite, kind)
+            if kind == "file":
+                assert final is not None
+                with atomic_path(final) as tmp:
+                    target = OutputTarget(tmp, final, kind)
+                    yield target
+                    if is_gzip_name(final):
+                        _gzip_in_place(tmp)
+                    target.write_manifest()
+            elif kind == "dir":
+                assert final is not None
+                with atomic_dir(final, overwrite=True) as tmp:
+                    target = OutputTarget(tmp, final, kind)
+                    yield target
+                    target.write_manifest()
+            else:
+                yield from _append(final, sides, fingerprint or {}, overwrite)
+    except BaseException:
+        for d in made[::-1]:
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only if still empty
+        raise
 
 
-def _append(final: Path, fingerprint: Mapping[str, Any], overwrite: bool) -> Iterator[OutputTarget]:
-    if final.exists() and not _is_empty(final) and not written_by_synrank(final):
-        raise InputError(
-            "file exists and was not written by synrank (no manifest); refusing to append to it: "
-            "choose another output or remove it yourself",
-            path=final,
-        )
-    state = ResumeState.decide(final, fingerprint, overwrite=overwrite, name=str(final))
+def _gzip_in_place(path: Path) -> None:
+    """Compress what a stage wrote as text, for an output named ``*.gz`` (every reader accepts gzip)."""
+    with open(path, "rb") as src:
+        if src.read(2) == b"\x1f\x8b":
+            return  # the stage wrote gzip itself
+    with atomic_path(path) as tmp, open(path, "rb") as src, open(tmp, "wb") as raw:
+        # No name and no time in the header: the same content gives the same bytes.
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+
+
+@dataclass
+class _Kept:
+    """An appended file, its stamp and its manifest as they were before the run, to put back if it fails."""
+
+    state: ResumeState
+    size: int | None  # None: the file did not exist
+    marks: dict[Path, bytes | None]
     backup: Path | None = None
-    sidecars: dict[Path, bytes | None] = {}
-    if state.action == "restart":
-        # Keep the old output (and its stamp and manifest) until the new run has written a record.
-        for side in (stamp_location(final), manifest_location(final, "append")):
-            sidecars[side] = side.read_bytes() if side.exists() else None
-        backup = final.with_name(f".{final.name}.previous")
-        os.replace(final, backup)
-        state.action = "fresh"  # start() has nothing left to discard
-        state.start()
-        state.action = "restart"
+
+    @classmethod
+    def take(cls, state: ResumeState) -> _Kept:
+        p = state.path
+        marks = {m: (m.read_bytes() if m.exists() else None) for m in (stamp_location(p), manifest_location(p, "append"))}
+        return cls(state, p.stat().st_size if p.exists() else None, marks)
+
+    @property
+    def _previous(self) -> Path:
+        return self.state.path.with_name(f".{self.state.path.name}.previous")
+
+    def begin(self) -> None:
+        if self.state.action == "restart":
+            # Kept aside, not deleted, until the new run succeeds.
+            self.backup = self._previous
+            os.replace(self.state.path, self.backup)
+        self.state.start()
+
+    def put_back(self) -> None:
+        p = self.state.path
+        if self.backup is not None:
+            _remove(p)
+            os.replace(self.backup, p)
+        elif p.exists() and p.stat().st_size > (self.size or 0):
+            return  # records were added: the output of a run to resume (it carries its stamp and manifest)
+        elif self.size is None:
+            _remove(p)
+        for m, data in self.marks.items():
+            now = m.read_bytes() if m.exists() else None
+            if now == data:
+                continue
+            if data is None:
+                _remove(m)
+            else:
+                with atomic_path(m) as tmp:
+                    tmp.write_bytes(data)
+
+    def drop(self) -> None:
+        # Also an orphan of a run killed (kill -9) while starting over: this run's output replaces it.
+        _remove(self._previous)
+
+
+def _append(final: Path | None, sides: list[Path], fingerprint: Mapping[str, Any], overwrite: bool) -> Iterator[OutputTarget]:
+    if final is not None:
+        state = ResumeState.decide(final, fingerprint, overwrite=overwrite, name=str(final))
     else:
-        state.start()
+        state = ResumeState(Path(STDIN), _norm(dict(fingerprint)), "fresh")
+    states = [state] if final is not None else []
+    for side in sides:
+        if state.action == "restart":
+            # A sidecar describes its output's run: it starts over with it.
+            states.append(ResumeState(side, state.fingerprint, "restart" if side.exists() and not _is_empty(side) else "fresh"))
+        else:
+            states.append(ResumeState.decide(side, fingerprint, overwrite=overwrite, name=str(side), manifest_of=final))
+    kept = [_Kept.take(st) for st in states]
     target = OutputTarget(final, final, "append", resume=state)
     try:
+        for k in kept:
+            k.begin()
         yield target
     except BaseException:
-        if backup is not None:
-            if not final.exists() or _is_empty(final):
-                os.replace(backup, final)
-                for side, data in sidecars.items():
-                    if data is None:
-                        _remove(side)
-                    else:
-                        side.write_bytes(data)
-            else:
-                _remove(backup)  # the new run wrote records: it is the output now (re-run to resume it)
+        for k in kept[::-1]:
+            k.put_back()
         raise
-    if backup is not None:
-        _remove(backup)
+    for k in kept:
+        k.drop()
     target.write_manifest()

@@ -274,7 +274,7 @@ def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = Non
     settings are refused unless ``overwrite``, and files synrank did not write are never touched."""
     from synrank.formats.io import AppendJsonlWriter
     from synrank.formats.manifest import make_manifest
-    from synrank.formats.outputs import check_output, guarded_output, is_stdout
+    from synrank.formats.outputs import guarded_output, is_stdout
     from synrank.generate.engine import SlotEngine
     from synrank.generate.pipeline import run_units, units
     from synrank.generate.shard import in_shard
@@ -316,18 +316,20 @@ def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = Non
     if to_file and rejects_path is None:
         assert cfg.out is not None
         rejects_path = cfg.out.with_name(cfg.out.name + ".rejects.jsonl")
-    if rejects_path is not None:
-        check_output(rejects_path, inputs=user_files, kind="append")
 
     skipped: list[int] = []  # inputs already complete, counted as the generator passes them (progress)
     done_before = [0]
     reject_kinds: dict[str, int] = {}
     load_seconds = gen_seconds = 0.0
+    # The rejects are guarded with the output: resumed with it, started over with it, put back with it.
     with guarded_output(
-        cfg.out if to_file else None, inputs=user_files, overwrite=cfg.overwrite, kind="append", fingerprint=fingerprint
+        cfg.out if to_file else None,
+        inputs=user_files,
+        overwrite=cfg.overwrite,
+        kind="append",
+        fingerprint=fingerprint,
+        sidecars=[rejects_path],
     ) as target:
-        if target.resume is not None and target.resume.action == "restart" and rejects_path is not None:
-            rejects_path.unlink(missing_ok=True)  # starting over: the old rejects describe the old run
         writer = AppendJsonlWriter(target.path, key=lambda r: str(r.get("query_id")))
         rejects_writer = AppendJsonlWriter(rejects_path, key=lambda r: f"{r.get('unit')}\t{r.get('slot')}") if rejects_path else None
         done: set[str] = set(writer.done_keys)

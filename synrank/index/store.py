@@ -108,8 +108,10 @@ def build_index(
     # A bad factory string must fail before anything is encoded or left on disk.
     make_index(config.factory, encoder.dimension, encoder.similarity)
     work = partial_dir(out)
-    # Chunks encoded with another model or settings are synrank's own work files: silently rebuilt.
-    state = ResumeState.open(work, {"model": encoder.info(), "config": config.__dict__}, overwrite=False, on_change="restart")
+    # Chunks encoded with another model or settings are synrank's own work files: silently rebuilt. Only what
+    # changes the vectors counts: after a --factory that cannot be trained, the next run reuses them.
+    vectors = {k: v for k, v in config.__dict__.items() if k in ("use_title", "doc_prefix", "chunk_size")}
+    state = ResumeState.open(work, {"model": encoder.info(), "config": vectors}, overwrite=False, on_change="restart")
     work.mkdir(parents=True, exist_ok=True)
 
     stats = BuildStats()
@@ -160,7 +162,10 @@ def build_index(
             index.train(train)
         except RuntimeError as exc:
             last = str(exc).strip().splitlines()[-1]
-            raise ConfigError(f"cannot train FAISS index {config.factory!r} on {len(train)} vectors: {last}") from None
+            raise ConfigError(
+                f"cannot train FAISS index {config.factory!r} on {len(train)} vectors: {last} "
+                f"(the encoded vectors are kept in {work.name} and reused by the next run with another --factory)"
+            ) from None
         stats.extra["trained_on"] = len(train)
     for p in emb_parts:
         index.add(np.load(p))

@@ -31,7 +31,7 @@ import numpy as np
 from synrank.config import default_of
 from synrank.errors import ConfigError, InputError
 from synrank.formats.corpus import corpus_file, doc_text, iter_corpus
-from synrank.formats.io import STDIN, atomic_dir
+from synrank.formats.io import STDIN
 from synrank.search.stage import SearchConfig
 
 CACHE_VERSION = 1
@@ -228,13 +228,18 @@ def load_or_build_bm25(
     say(f"building BM25 index over {len(ids):,} documents (bm25s, k1={config.k1}, b={config.b}, stemmer={config.stemmer})")
     index = BM25Index.build(ids, texts, config)
     if folder is not None:
+        from synrank.formats.outputs import guarded_output
+
         try:
-            with atomic_dir(folder, overwrite=True) as tmp:
-                index.save(tmp)
+            # Through the one guard, as any output: never over a folder synrank did not write, one writer at a time.
+            with guarded_output(folder, inputs=[corpus], overwrite=True, kind="dir") as target:
+                assert target.path is not None
+                index.save(target.path)
                 meta = {"corpus": str(Path(str(corpus)).resolve()), "documents": len(ids), "config": asdict(config)}
-                (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+                (target.path / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             index.path = folder
             say(f"BM25 index cached in {folder}")
-        except OSError as exc:  # a cache that cannot be written is not an error: the index is in memory
-            say(f"could not cache the BM25 index in {folder} ({exc.strerror or exc}); continuing without cache")
+        except (OSError, InputError) as exc:  # a cache that cannot be written is not an error: the index is in memory
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else getattr(exc, "message", str(exc))
+            say(f"could not cache the BM25 index in {folder} ({why}); continuing without cache")
     return index

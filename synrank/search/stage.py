@@ -82,7 +82,8 @@ class SearchConfig:
         """``jsonl`` or ``trec`` (``auto`` resolved from the output file's suffix)."""
         if self.format != "auto":
             return self.format
-        return "trec" if self.out is not None and self.out.suffix in TREC_SUFFIXES else "jsonl"
+        name = self.out.name.removesuffix(".gz") if self.out is not None else ""
+        return "trec" if Path(name).suffix in TREC_SUFFIXES else "jsonl"
 
 
 @dataclass

@@ -11,10 +11,12 @@ options) are marked ``xfail(strict=True)`` naming the stage: the lead flips them
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -132,6 +134,39 @@ CASES = [
     Case("index-bad-factory", lambda d, f: ["index", _mini(d), "-o", d / "idx", "--factory", "NoSuchIndex", "--model", f["model"]], 2, "NoSuchIndex"),
     # --- 14: secrets in --base-url ---
     Case("base-url-secret-redacted", lambda d, f: ["generate", "--task", "docs", _file(d, "q.tsv", "1\tq\n"), "--backend", "openai", "--base-url", "http://bob:hunter2@127.0.0.1:9/v1?key=SECRET123", "--model", "m", "--http-retries", "1"], 2, "http://***@127.0.0.1:9/v1?***"),
+]
+
+
+# --- issue 31, output safety: every path a command writes goes through synrank.formats.outputs -------------
+
+
+def _queries_folder(d: Path) -> Path:
+    """A folder of queries synrank generated (a manifest beside them): `search CORPUS Q` reads Q/queries.jsonl."""
+    _file(d, "Q/queries.jsonl", (SAMPLE / "queries.jsonl").read_bytes())
+    _file(d, "Q/queries.jsonl.manifest.json", '{"kind": "generate", "config": {}}\n')
+    return d / "Q"
+
+
+def _fifo(d: Path, name: str) -> Path:
+    os.mkfifo(d / name)
+    return d / name
+
+
+GEN = ["generate", "--task", "docs", "--backend", "transformers", "--model", "no-model"]
+
+CASES += [
+    Case("search-out-is-a-file-of-its-queries-folder", lambda d, f: [*BM25, _mini(d), _queries_folder(d), "-o", d / "Q" / "queries.jsonl", "--overwrite"], 2, "queries.jsonl, read from the folder"),
+    Case("search-out-is-the-corpus-of-its-folder", lambda d, f: [*BM25, _mini(d), SAMPLE / "queries.jsonl", "-o", d / "mini" / "corpus.jsonl"], 2, "is also an input"),
+    Case("generate-rejects-is-a-foreign-file", lambda d, f: [*GEN, _file(d, "q.tsv", "1\tq\n"), "-o", d / "g.jsonl", "--rejects", _file(d, "notes.jsonl", '{"mine": 1}\n')], 2, "notes.jsonl: file exists and was not written by synrank"),
+    Case("generate-rejects-is-the-output", lambda d, f: [*GEN, _file(d, "q.tsv", "1\tq\n"), "-o", d / "g.jsonl", "--rejects", d / "g.jsonl"], 2, "is also the output"),
+    Case("generate-rejects-is-an-input", lambda d, f: [*GEN, _file(d, "q.tsv", "1\tq\n"), "-o", d / "g.jsonl", "--rejects", d / "q.tsv"], 2, "is also an input"),
+    Case("generate-stdout-rejects-foreign", lambda d, f: [*GEN, _file(d, "q.tsv", "1\tq\n"), "--rejects", _file(d, "notes.jsonl", '{"mine": 1}\n')], 2, "not written by synrank"),
+    Case("search-trec-out-is-a-fifo", lambda d, f: [*BM25, _mini(d), SAMPLE / "queries.jsonl", "-o", _fifo(d, "run.trec")], 2, "run.trec: is a FIFO, not a regular file"),
+    Case("fuse-out-is-a-fifo", lambda d, f: ["fuse", _run(d), _run(d), "-o", _fifo(d, "f.trec")], 2, "is a FIFO"),
+    Case("search-jsonl-gz-out", lambda d, f: [*BM25, _mini(d), SAMPLE / "queries.jsonl", "-o", d / "s.jsonl.gz"], 2, "cannot be gzip-compressed"),
+    Case("search-out-trailing-slash", lambda d, f: [*BM25, _mini(d), SAMPLE / "queries.jsonl", "-o", f"{d}/newdir/"], 2, "newdir/: ends with '/'"),
+    Case("fuse-out-trailing-slash", lambda d, f: ["fuse", _run(d), _run(d), "-o", f"{d}/newdir/"], 2, "ends with '/'"),
+    Case("generate-fails-before-any-record", lambda d, f: ["generate", "--task", "docs", _file(d, "q.tsv", "1\tq\n"), "-o", d / "new" / "g.jsonl", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--http-retries", "1"], 2, "127.0.0.1:9"),
 ]
 
 
@@ -304,3 +339,107 @@ def test_empty_document_is_kept_but_never_retrieved_by_dense_search(tmp_path, cl
     assert res.code == 0, res.stderr
     hits = [line.split()[2] for line in (tmp_path / "run.trec").read_text(encoding="utf-8").splitlines() if line.strip()]
     assert hits and "empty-1" not in hits
+
+
+# --- issue 31, output safety: cases that need two runs or a full disk -----------------------------------
+
+
+def _enospc(path: object = None) -> OSError:
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), None if path is None else str(path))
+
+
+def _assert_untouched(before: dict, root: Path) -> None:
+    after = _snapshot(root)
+    changed = [p for p, data in before.items() if after.get(p, b"<gone>") != data]
+    assert not changed, f"files changed: {changed}"
+    assert not sorted(set(after) - set(before)), f"a failed run left files behind: {sorted(set(after) - set(before))}"
+
+
+def _one_error(res, fragment: str) -> None:
+    assert res.code == 2, f"exit {res.code}, stderr: {res.stderr[-600:]}"
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("synrank: error:")]
+    assert len(errors) == 1 and fragment in errors[0], res.stderr[-600:]
+    assert "Traceback" not in res.stderr and "internal error" not in res.stderr
+
+
+@pytest.mark.parametrize("where", ["first-record", "resume-stamp"])
+def test_overwrite_on_a_full_disk_puts_the_old_output_back(tmp_path, cli, monkeypatch, where):
+    """Issue 31.1: starting over (--overwrite) and failing, at any point, leaves the old output under its own
+    name, byte-identical, with its stamp and manifest; no hidden `.s.jsonl.previous` and no empty lock."""
+    from synrank.formats import io as fio
+    from synrank.formats import outputs
+
+    out = tmp_path / "s.jsonl"
+    assert cli(*BM25, SAMPLE, SAMPLE / "queries.jsonl", "-k", "3", "-o", out).code == 0
+    before = _snapshot(tmp_path)
+    real_write = fio.AppendJsonlWriter.write
+    calls = []
+
+    def full_after_one(self, record):
+        calls.append(1)
+        if len(calls) > 1:
+            raise _enospc(self.path)
+        real_write(self, record)
+
+    def full(*_a, **_k):
+        raise _enospc()
+
+    if where == "first-record":
+        monkeypatch.setattr(fio.AppendJsonlWriter, "write", full_after_one)
+    else:
+        monkeypatch.setattr(outputs.ResumeState, "start", full)
+    monkeypatch.setattr(outputs.os, "write", full)  # the lock's pid cannot be written either
+    res = cli(*BM25, SAMPLE, SAMPLE / "queries.jsonl", "-k", "5", "-o", out, "--overwrite")
+    _one_error(res, "no space left on device")
+    _assert_untouched(before, tmp_path)
+
+
+def test_search_trec_gz_and_fuse_gz_write_gzip(tmp_path, cli):
+    """Issue 31.10: an output named *.gz is gzip (synrank's readers take it back), and `-o run.trec.gz` is TREC."""
+    run = tmp_path / "run.trec.gz"
+    res = cli(*BM25, SAMPLE, SAMPLE / "queries.jsonl", "-k", "3", "-o", run)
+    assert res.code == 0, res.stderr
+    lines = gzip.decompress(run.read_bytes()).decode().splitlines()
+    assert lines and all(line.split()[1] == "Q0" for line in lines)
+    res = cli("fuse", run, run, "-o", tmp_path / "f.trec.gz")
+    assert res.code == 0, res.stderr
+    assert gzip.decompress((tmp_path / "f.trec.gz").read_bytes()).decode().split("\n")[0].split()[1] == "Q0"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.trec.gz", "f.trec.gz.manifest.json", "run.trec.gz", "run.trec.gz.manifest.json"]
+
+
+def test_index_into_a_folder_of_its_corpus_can_be_rebuilt(tmp_path, cli, fixtures):
+    """Issue 31.13: `index CORPUS -o CORPUS/idx --overwrite` replaces its own earlier index: the index is not read."""
+    corpus = _mini(tmp_path)
+    for _ in range(2):
+        res = cli("index", corpus, "-o", corpus / "idx", "--overwrite", "--model", fixtures["model"])
+        assert res.code == 0, res.stderr
+    assert sorted(p.name for p in corpus.iterdir()) == ["corpus.jsonl", "idx", "qrels", "queries.jsonl"]
+
+
+def test_index_that_cannot_train_keeps_vectors_for_the_next_run(tmp_path, cli, fixtures):
+    """Issue 31.12: an IVF index that cannot be trained on so few vectors fails in one line; the next run with
+    another --factory reuses the encoded vectors and leaves nothing behind."""
+    corpus = _mini(tmp_path)
+    res = cli("index", corpus, "-o", tmp_path / "idx", "--factory", "IVF64,Flat", "--model", fixtures["model"])
+    _one_error(res, "cannot train FAISS index 'IVF64,Flat'")
+    res = cli("index", corpus, "-o", tmp_path / "idx", "--model", fixtures["model"])
+    assert res.code == 0, res.stderr
+    assert "chunk(s) reused" in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx", "mini"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a character device needs root")
+def test_output_that_is_a_character_device_is_never_replaced(tmp_path, cli):
+    """Issue 31.4: as root, `-o /dev/null` used to replace the system's /dev/null with a regular file."""
+    null = tmp_path / "null"
+    try:
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("mknod not permitted here")
+    for out in (null, tmp_path / "link.trec"):
+        if out.name == "link.trec":
+            out.symlink_to(null)
+        res = cli(*BM25, SAMPLE, SAMPLE / "queries.jsonl", "-o", out)
+        _one_error(res, "is a character device")
+    assert stat.S_ISCHR(null.lstat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.trec", "null"]

@@ -278,13 +278,15 @@ def test_too_short_is_its_own_category():
     assert res.text is None and res.kinds == ["too_short"]
 
 
-def test_backend_closed_on_ctrl_c_and_output_kept(scripted, tmp_path):
+def test_backend_closed_on_ctrl_c_and_nothing_left_when_no_record_was_written(scripted, tmp_path):
     holder, corpus, templates = scripted
     holder["backend"] = ScriptedBackend({"good": None})
     out = tmp_path / "q.jsonl"
     with pytest.raises(KeyboardInterrupt):
         run(GenerateConfig(input=str(corpus), task="queries", types="good", template=templates, out=out), progress=False)
-    assert holder["backend"].closed and out.read_text() == ""
+    assert holder["backend"].closed
+    # Issue 31.12: no record written, so no empty output, manifest or stamp is left to look like a result.
+    assert not out.exists() and not list(tmp_path.glob("*q.jsonl*"))
 
 
 def test_library_errors_name_settings():
