@@ -98,8 +98,9 @@ class _Dispatcher:
     longest lane's queue. Other backends have one lane and get the queued prompts as one batch (up to
     ``batch``) per ``generate`` call."""
 
-    def __init__(self, engine: SlotEngine, batch: int) -> None:
+    def __init__(self, engine: SlotEngine, batch: int, reading_order: Callable[[Any], Any]) -> None:
         self.engine = engine
+        self.reading_order = reading_order
         backend = engine.backend
         self.submit = getattr(backend, "submit", None)
         if self.submit is not None:
@@ -170,7 +171,9 @@ class _Dispatcher:
             batch, self.batch = self.batch, []
             self.running[0] = 0
             comps = self.engine.backend.generate([r for _, r in batch], self.engine.sampling)
-            return [(item, req, comp, 0) for ((_seq, item), req), comp in zip(batch, comps)]
+            # A batch's answers all arrive at once: handled in reading order, as synrank <= 0.1 did.
+            out = [(item, req, comp, 0) for ((_seq, item), req), comp in zip(batch, comps)]
+            return sorted(out, key=lambda x: self.reading_order(x[0]))
         from concurrent.futures import FIRST_COMPLETED, wait
 
         try:
@@ -216,12 +219,14 @@ def run_units(
     ``task.schedule_key`` (for query prompts: the prompt text, so prompts sharing their instructions and few-shot
     examples run back to back and the engine reuses their cached prefix), retries first. Which prompts are
     asked, and with which seeds, does not depend on that order. A task whose ``streams_slots`` is true (queries)
-    has each record written when its slot is final; otherwise (docs) an input's record is written when all its
-    slots are. ``on_slot`` is called per final slot, ``on_unit`` per finished input, ``on_result`` with each final
+    has each record written the moment its slot is final, its duplicate check made against what its input kept
+    so far (so when two answers of one input are near-identical, the one handled second is re-asked: with several
+    engine slots that can vary from run to run, as the engine's numerics do; with one it cannot). Otherwise (docs)
+    an input's record is written when all its slots are final, the duplicate check in slot order. ``on_slot`` is called per final slot, ``on_unit`` per finished input, ``on_result`` with each final
     result. ``task`` None runs the slots only (results through ``on_result``)."""
     streams = bool(getattr(task, "streams_slots", False))
     key_of = getattr(task, "schedule_key", None)
-    dispatcher = _Dispatcher(engine, chunk_prompts)
+    dispatcher = _Dispatcher(engine, chunk_prompts, lambda item: (item[0].order, item[1]))
     seq = iter(range(1 << 62))
     source = iter(units)
     order = iter(range(1 << 62))
@@ -308,10 +313,23 @@ def run_units(
             res.attempts = attempt + 1
             res.raw = engine.raw(req, comp)
             try:
-                run.waiting[i] = engine.check(run.unit.slots[i], res.raw, comp)
+                text = engine.check(run.unit.slots[i], res.raw, comp)
             except ParseFailure as exc:
                 if fail(run, i, exc.reason, exc.kind):
                     continue
+            else:
+                if not streams:
+                    run.waiting[i] = text  # checked against its input's other passages in slot order, in advance()
+                else:
+                    # Checked against what its passage kept so far and written at once: waiting for the passage's
+                    # other types, scheduled far apart by prefix, would hold records back for most of the run.
+                    dup = engine.keep(run.unit.slots[i], text)
+                    if dup is not None:
+                        if fail(run, i, dup, "duplicate"):
+                            continue
+                    else:
+                        res.text = text
+                        finalize(run, i)
             advance(run)
 
 
