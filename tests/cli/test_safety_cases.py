@@ -304,3 +304,74 @@ def test_empty_document_is_kept_but_never_retrieved_by_dense_search(tmp_path, cl
     assert res.code == 0, res.stderr
     hits = [line.split()[2] for line in (tmp_path / "run.trec").read_text(encoding="utf-8").splitlines() if line.strip()]
     assert hits and "empty-1" not in hits
+
+
+# === Issue 31: train, signals, bad input =====================================================================
+# Table rows beside issue 15's (same checks: exit code, the one line, inputs byte-identical, nothing left).
+
+
+def _index_folder(d: Path, ids: list[str], model: dict | None, *, dim: int = 32) -> Path:
+    """An index folder written directly (FAISS + docids.txt + manifest): shapes `synrank index` never writes."""
+    import json
+
+    import faiss
+    import numpy as np
+
+    idx = d / "idx"
+    idx.mkdir()
+    index = faiss.IndexFlatIP(dim)
+    if ids:
+        index.add(np.random.default_rng(0).standard_normal((len(ids), dim)).astype("float32"))
+    faiss.write_index(index, str(idx / "index.faiss"))
+    (idx / "docids.txt").write_text("".join(i + "\n" for i in ids), encoding="utf-8")
+    (idx / "manifest.json").write_text(json.dumps({"kind": "index", "model": model}), encoding="utf-8")
+    return idx
+
+
+def _model_entry(f: dict) -> dict:
+    return {"name": str(f["model"]), "path": str(f["model"])}
+
+
+CASES_31 = [
+    # --- 8: grades outside -1000..1000 refused at read time ---
+    Case("qrels-grade-1e20", lambda d, f: ["check", "--qrels", _file(d, "q.qrels", "1 0 a 1\n1 0 b 1e20\n")], 2, "q.qrels:2: relevance '1e20' is outside the grades synrank accepts (-1000..1000)"),
+    Case("qrels-grade-2-31", lambda d, f: ["check", "--qrels", _file(d, "q.tsv", "query-id\tcorpus-id\tscore\n1\ta\t2147483648\n")], 2, "q.tsv:2: relevance '2147483648' is outside"),
+    Case("qrels-grade-2-31-minus-1", lambda d, f: ["check", "--qrels", _file(d, "q.jsonl", '{"query_id": "1", "doc_id": "a", "relevance": 2147483647}\n')], 2, "q.jsonl:1: relevance 2147483647 is outside"),
+    Case("qrels-grade-negative", lambda d, f: ["check", "--qrels", _file(d, "q.qrels", "1 0 a -1001\n")], 2, "q.qrels:1: relevance '-1001' is outside"),
+    # --- 9: user situations that were internal errors ---
+    Case("search-index-of-empty-documents", lambda d, f: ["search", _index_folder(d, [], _model_entry(f)), SAMPLE / "queries.jsonl"], 2, "the index holds no documents"),
+    Case("search-index-manifest-without-model", lambda d, f: ["search", _index_folder(d, ["a", "b"], {"dimension": 32}), SAMPLE / "queries.jsonl"], 2, "manifest.json: records no model"),
+    Case("search-index-manifest-model-null", lambda d, f: ["search", _index_folder(d, ["a", "b"], None), SAMPLE / "queries.jsonl"], 2, "records no model"),
+    # --- 11: credentials of a --base-url without a scheme ---
+    Case("base-url-without-scheme-redacted", lambda d, f: ["generate", "--task", "docs", _file(d, "q.tsv", "1\tq\n"), "--backend", "openai", "--base-url", "bob:hunter2@127.0.0.1:9/v1?key=SECRET123", "--model", "m"], 2, "(got '***@127.0.0.1:9/v1?***')"),
+    Case("base-url-mistyped-scheme-redacted", lambda d, f: ["generate", "--task", "docs", _file(d, "q.tsv", "1\tq\n"), "--backend", "openai", "--base-url", "http:/bob:hunter2@127.0.0.1:9/v1", "--model", "m"], 2, "--base-url must start with http://"),
+    # --- 15: index ids, titles, NUL bytes ---
+    Case("index-duplicate-docids", lambda d, f: ["search", _index_folder(d, ["a", "b", "a"], _model_entry(f)), SAMPLE / "queries.jsonl"], 2, "docids.txt:3: duplicate document id 'a'"),
+    Case("title-zero", lambda d, f: ["check", "--corpus", _file(d, "c.jsonl", '{"_id": "1", "title": "t", "text": "x"}\n{"_id": "2", "title": 0, "text": "x"}\n')], 2, "c.jsonl:2: document text and title must be strings"),
+    Case("title-false", lambda d, f: ["check", "--corpus", _file(d, "c.jsonl", '{"_id": "1", "title": false, "text": "x"}\n')], 2, "c.jsonl:1: document text and title must be strings"),
+    Case("title-empty-list", lambda d, f: ["check", "--corpus", _file(d, "c.jsonl", '{"_id": "1", "title": [], "text": "x"}\n')], 2, "c.jsonl:1: document text and title must be strings"),
+    Case("title-null-is-no-title", lambda d, f: ["check", "--corpus", _file(d, "c.jsonl", '{"_id": "1", "title": null, "text": "x"}\n')], 0, "1 documents", stream="stdout"),
+    Case("nul-in-doc-id", lambda d, f: ["check", "--corpus", _file(d, "c.jsonl", '{"_id": "a\\u0000b", "text": "x"}\n')], 2, "c.jsonl:1: document id 'a\\x00b' contains the control character U+0000"),
+    Case("nul-in-query-id", lambda d, f: ["check", "--queries", _file(d, "q.tsv", "1\tok\na\x00b\tq\n")], 2, "q.tsv:2: query id"),
+    Case("nul-in-qrels-doc-id", lambda d, f: ["check", "--qrels", _file(d, "q.qrels", "1 0 a\x00 1\n")], 2, "U+0000"),
+]
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES_31])
+def test_issue31_case(case: Case, tmp_path, cli, fixtures):
+    test_issue15_case(case, tmp_path, cli, fixtures)
+
+
+def test_issue31_eval_says_which_judged_queries_it_cannot_search(tmp_path, cli, fixtures):
+    """Item 14: a judged query without text was dropped silently (num_queries 2 of 3)."""
+    import json
+
+    res = cli("index", SAMPLE, "-o", tmp_path / "idx", "--model", fixtures["model"])
+    assert res.code == 0, res.stderr
+    queries = _file(tmp_path, "q.jsonl", '{"_id": "1", "text": "how do plants make sugar"}\n{"_id": "2", "text": "what produces ATP"}\n')
+    qrels = _file(tmp_path, "q.qrels", "1 0 s1 1\n2 0 s2 1\n9 0 s3 1\n")
+    res = cli("eval", tmp_path / "idx", "--queries", queries, "--qrels", qrels, "-o", tmp_path / "e.json")
+    assert res.code == 0, res.stderr
+    assert "note: 1 of 3 judged queries have no text in the queries (ids 9); they are left out of the averages" in res.stderr
+    record = json.loads((tmp_path / "e.json").read_text())
+    assert record["num_queries"] == 2 and record["manifest"]["dataset"]["judged_without_text"] == 1
