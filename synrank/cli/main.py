@@ -196,10 +196,9 @@ def run() -> None:
     if code == 130 and threading.current_thread() is threading.main_thread():
         # Ctrl-C: end the way CPython ends on an unhandled KeyboardInterrupt, killed by SIGINT after the
         # exit handlers, so that a calling shell script stops too instead of running its next command
-        # (https://www.cons.org/cracauer/sigint.html). CPython does this only if its "unhandled interrupt"
-        # flag survives until the very end, and code run at exit (after `train`, with torch loaded) reset
-        # it: the exit was 1. _end_by_sigint sends the signal itself. The message was printed; the
-        # traceback is not.
+        # (https://www.cons.org/cracauer/sigint.html). CPython's own signal exit did not happen after
+        # `train` (torch and transformers loaded): the exit was 1. _end_by_sigint sends the signal itself
+        # once the exit handlers have run. The message was printed; the traceback is not.
         _EXIT["by_sigint"] = True
         sys.excepthook = _no_traceback_for_interrupt
         raise KeyboardInterrupt
