@@ -6,6 +6,8 @@ Anything else that escapes is a bug in synrank, not in the user's input.
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 
@@ -51,3 +53,22 @@ class ConfigError(SynrankError):
 
 class InputWarning(UserWarning):
     """Input that is used as is but deserves a line on stderr (e.g. empty documents); shown once."""
+
+
+# How Rust libraries (safetensors, tokenizers) spell an OS error inside their own exception's message:
+# ``IoError(Os { code: 28, kind: StorageFull, ... })`` or ``No space left on device (os error 28)``.
+_RUST_OS_ERROR = re.compile(r"Os \{ code: (\d+)|\(os error (\d+)\)")
+
+
+def os_error_in(exc: BaseException, filename: str | Path | None = None) -> OSError | None:
+    """The OSError behind ``exc`` (an OSError, or a native library's error that wraps one), else None.
+
+    A full disk while safetensors writes a model arrives as ``SafetensorError``, not OSError; turned back
+    into one it is reported like any other full disk (one line, exit 2) instead of as an internal error."""
+    if isinstance(exc, OSError):
+        return exc
+    m = _RUST_OS_ERROR.search(str(exc))
+    if m is None:
+        return None
+    code = int(m.group(1) or m.group(2))
+    return OSError(code, os.strerror(code), None if filename is None else str(filename))

@@ -41,7 +41,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Evaluate a dense index on judged queries: search, write the TREC run, compute metrics (pytrec_eval).
 
-        Averages are over every judged query (queries without results count 0). Graded qrels give graded nDCG.
+        Averages are over every judged query (queries without results count 0); judged queries with no text
+        in the queries cannot be searched: they are left out, with a note. Graded qrels give graded nDCG.
         """
         from synrank.evaluate.report import metrics_table, print_table
         from synrank.evaluate.stage import run

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import errno
 import os
 import signal
@@ -13,9 +15,14 @@ import typer
 
 from synrank import __version__
 from synrank.cli import check, compare, evaluate, fuse, generate, index, models, score, search, train
-from synrank.errors import InputWarning, SynrankError
+from synrank.errors import InputWarning, SynrankError, os_error_in
 
 INTERRUPTED = "synrank: interrupted; re-run the same command to resume (outputs written so far are kept)"
+# train refuses a leftover training state without --resume (a plain re-run must not silently continue an
+# old training), so "the same command" would be refused: its hint names the flag.
+INTERRUPTED_BY_COMMAND = {
+    "train": "synrank: interrupted; re-run the same command with --resume to continue from the last checkpoint",
+}
 
 
 class Terminated(KeyboardInterrupt):
@@ -76,8 +83,10 @@ def _interruption(exc: BaseException) -> KeyboardInterrupt | None:
     return None
 
 
-def _interrupted_code(interrupt: KeyboardInterrupt) -> int:
-    typer.echo(INTERRUPTED, err=True)
+def _interrupted_code(interrupt: KeyboardInterrupt, argv: list[str] | None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    command = next((a for a in args if not a.startswith("-")), None)  # the root has flags only
+    typer.echo(INTERRUPTED_BY_COMMAND.get(command or "", INTERRUPTED), err=True)
     return Terminated.exit_code if isinstance(interrupt, Terminated) else 130
 
 
@@ -98,8 +107,21 @@ def _redact(text: str) -> str:
     return redact_text(text)
 
 
+def _utf8_streams() -> None:
+    """Data on stdout is UTF-8 like every file synrank writes; messages on stderr never fail to print.
+
+    Under ``PYTHONIOENCODING=ascii`` (or a C locale on an old Python) printing a non-ASCII document or
+    message raised UnicodeEncodeError: an internal error, or worse, a half-written stream."""
+    for stream, kwargs in ((sys.stdout, {"encoding": "utf-8"}), (sys.stderr, {"errors": "backslashreplace"})):
+        reconfigure = getattr(stream, "reconfigure", None)  # absent on test captures that are not TextIOWrapper
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(**kwargs)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code; user errors become one line on stderr, never a traceback."""
+    _utf8_streams()
     warnings.showwarning = _show_warning
     # Signal handlers can only be set from the main thread (main() is also called from tests' threads).
     previous_term = signal.signal(signal.SIGTERM, _raise_terminated) if threading.current_thread() is threading.main_thread() else None
@@ -109,12 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.code
         code = code if isinstance(code, int) else (0 if code is None else 1)
         interrupt = _interruption(exc) if code == 130 else None
-        return _interrupted_code(interrupt) if interrupt is not None else code
+        return _interrupted_code(interrupt, argv) if interrupt is not None else code
     except SynrankError as exc:
         typer.echo(f"synrank: error: {_redact(exc.one_line(flags=True))}", err=True)
         return exc.exit_code
     except KeyboardInterrupt as exc:
-        return _interrupted_code(exc)
+        return _interrupted_code(exc, argv)
     except BrokenPipeError:
         # Downstream of a pipe closed early (e.g. `| head`): not an error for the user.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -129,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(f"synrank: error: {_redact(where + reason)}", err=True)
         return 2
     except Exception as exc:  # noqa: BLE001 - last line of defence; keep output to one line
+        wrapped = os_error_in(exc)
+        if wrapped is not None and wrapped.errno in _ENV_ERRNOS and not os.environ.get("SYNRANK_DEBUG"):
+            typer.echo(f"synrank: error: {(wrapped.strerror or type(exc).__name__).lower()} ({type(exc).__name__})", err=True)
+            return 2
         return _internal(exc)
     finally:
         warnings.showwarning = _default_showwarning
@@ -149,14 +175,31 @@ def _internal(exc: Exception) -> int:
 _ENV_ERRNOS = {getattr(errno, n) for n in ("ENOSPC", "EROFS", "EDQUOT", "EACCES", "EPERM", "EMFILE") if hasattr(errno, n)}
 
 
+# Set by run() when the command was interrupted: the process then ends killed by SIGINT (see run()).
+_EXIT = {"by_sigint": False}
+
+
+def _end_by_sigint() -> None:
+    if not _EXIT["by_sigint"]:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
 def run() -> None:
+    # Registered before main() imports torch & co., so it runs after the exit handlers they register.
+    atexit.register(_end_by_sigint)
     code = main()
     if code == 130 and threading.current_thread() is threading.main_thread():
-        # Ctrl-C: end the way CPython ends on an unhandled KeyboardInterrupt, killed by SIGINT after a full
-        # shutdown, so that a calling shell script stops too instead of running its next command
-        # (https://www.cons.org/cracauer/sigint.html). CPython already did this whenever the interrupt had
-        # passed through an eval()/exec() frame (dataclasses, Typer's annotations), so the exit was -SIGINT
-        # or 130 by chance; now it is always the signal. The message was printed; the traceback is not.
+        # Ctrl-C: end the way CPython ends on an unhandled KeyboardInterrupt, killed by SIGINT after the
+        # exit handlers, so that a calling shell script stops too instead of running its next command
+        # (https://www.cons.org/cracauer/sigint.html). CPython's own signal exit did not happen after
+        # `train` (torch and transformers loaded): the exit was 1. _end_by_sigint sends the signal itself
+        # once the exit handlers have run. The message was printed; the traceback is not.
+        _EXIT["by_sigint"] = True
         sys.excepthook = _no_traceback_for_interrupt
         raise KeyboardInterrupt
     sys.exit(code)

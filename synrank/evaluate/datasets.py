@@ -9,7 +9,7 @@ needs network access (or a pre-filled ``IR_DATASETS_HOME``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from synrank.errors import ConfigError, InputError
@@ -24,6 +24,7 @@ class EvalData:
     queries: dict[str, str]
     qrels: Qrels
     source: dict[str, str]
+    without_text: list[str] = field(default_factory=list)  # judged queries left out: no text to search with
 
 
 def _restrict(queries: dict[str, str], qrels: Qrels, name: str) -> tuple[dict[str, str], Qrels]:
@@ -32,6 +33,11 @@ def _restrict(queries: dict[str, str], qrels: Qrels, name: str) -> tuple[dict[st
     if not kept:
         raise InputError("none of the judged query ids appear in the queries", path=name)
     return kept, {q: qrels[q] for q in kept}
+
+
+def _without_text(data: EvalData, judged: Qrels) -> EvalData:
+    data.without_text = [q for q in judged if q not in data.qrels]
+    return data
 
 
 def load_beir(folder: str | Path, split: str) -> EvalData:
@@ -43,13 +49,17 @@ def load_beir(folder: str | Path, split: str) -> EvalData:
         have = f"available: {', '.join(splits)}" if splits else "the folder has no qrels/*.tsv"
         raise InputError(f"split {split!r} not found ({have})", path=qrels_file)
     queries_file = root / "queries.jsonl"
-    queries, qrels = _restrict(read_queries(queries_file), read_qrels(qrels_file), str(queries_file))
-    return EvalData(f"{root.name}/{split}", queries, qrels, {"queries": str(queries_file), "qrels": str(qrels_file)})
+    judged = read_qrels(qrels_file)
+    queries, qrels = _restrict(read_queries(queries_file), judged, str(queries_file))
+    data = EvalData(f"{root.name}/{split}", queries, qrels, {"queries": str(queries_file), "qrels": str(qrels_file)})
+    return _without_text(data, judged)
 
 
 def load_files(queries_path: str | Path, qrels_path: str | Path) -> EvalData:
-    queries, qrels = _restrict(read_queries(queries_path), read_qrels(qrels_path), str(queries_path))
-    return EvalData(Path(str(qrels_path)).stem, queries, qrels, {"queries": str(queries_path), "qrels": str(qrels_path)})
+    judged = read_qrels(qrels_path)
+    queries, qrels = _restrict(read_queries(queries_path), judged, str(queries_path))
+    data = EvalData(Path(str(qrels_path)).stem, queries, qrels, {"queries": str(queries_path), "qrels": str(qrels_path)})
+    return _without_text(data, judged)
 
 
 def _irds(dataset_id: str):
@@ -92,8 +102,9 @@ def load_ir_datasets(dataset_id: str) -> EvalData:
     queries, qrels = _irds_call(dataset_id, "queries and qrels", read)
     if not qrels:
         raise InputError(f"ir_datasets id {dataset_id!r} has no judgments")
+    judged = qrels
     queries, qrels = _restrict(queries, qrels, dataset_id)
-    return EvalData(dataset_id, queries, qrels, {"ir_datasets": dataset_id})
+    return _without_text(EvalData(dataset_id, queries, qrels, {"ir_datasets": dataset_id}), judged)
 
 
 def iter_ir_datasets_docs(dataset_id: str) -> Iterator[Document]:

@@ -81,7 +81,8 @@ class EvalResult:
 def run(cfg: EvalConfig, *, info: Callable[[str], None] = lambda _m: None) -> EvalResult:
     """Search ``cfg.index`` with the judged queries, compute ``cfg.metrics``, write ``cfg.out``/``cfg.run_out``.
 
-    Averages are over every judged query (queries without results count 0); graded qrels give graded nDCG.
+    Averages are over every judged query that has a text (queries without results count 0; judged queries
+    missing from the queries are left out, with a note); graded qrels give graded nDCG.
     """
     from synrank.evaluate.datasets import load_eval_data
     from synrank.evaluate.metrics import evaluate_run, queries_without_relevant
@@ -107,6 +108,14 @@ def run(cfg: EvalConfig, *, info: Callable[[str], None] = lambda _m: None) -> Ev
         idx.set_search_params(nprobe=cfg.nprobe or None, ef_search=cfg.ef_search or None)
         encoder = idx.encoder(cfg.model, EncoderConfig(device=cfg.device, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code))
         qids = list(data.queries)
+        if data.without_text:
+            # As trec_eval and BEIR do, a query with no text is not searched and not averaged; said aloud
+            # because "every judged query" would otherwise silently mean fewer queries.
+            first = ", ".join(data.without_text[:5]) + (", ..." if len(data.without_text) > 5 else "")
+            info(
+                f"note: {len(data.without_text)} of {len(data.without_text) + len(qids)} judged queries have no text in "
+                f"the queries (ids {first}); they are left out of the averages"
+            )
         info(f"searching {len(qids)} queries of {data.name} in {cfg.index} (k={cfg.k}, model {encoder.model_name})")
         results = idx.search([data.queries[q] for q in qids], cfg.k, query_prefix=cfg.query_prefix, encoder=encoder)
         run_ = {q: dict(r) for q, r in zip(qids, results)}
@@ -125,7 +134,7 @@ def run(cfg: EvalConfig, *, info: Callable[[str], None] = lambda _m: None) -> Ev
                 "nprobe": cfg.nprobe,
                 "ef_search": cfg.ef_search,
             },
-            dataset={"name": data.name, **data.source},
+            dataset={"name": data.name, **data.source, "judged_without_text": len(data.without_text)},
             index={"path": str(cfg.index), "manifest": idx.manifest},
             run=str(cfg.run_out) if cfg.run_out else None,
         )

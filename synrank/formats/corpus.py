@@ -79,7 +79,9 @@ def iter_corpus(path: str | Path) -> Iterator[Document]:
             obj = parse_json_line(line, path=name, lineno=lineno)
             doc_id = check_id(require_field(obj, ID_FIELDS, path=name, lineno=lineno, what="document id"), "document id", path=name, lineno=lineno)
             text = require_field(obj, TEXT_FIELDS, path=name, lineno=lineno, what="document text")
-            title = obj.get("title") or ""
+            # Only a missing or null title means "no title": 0, false or [] are as wrong as 7.
+            title = obj.get("title")
+            title = "" if title is None else title
             if not isinstance(text, str) or not isinstance(title, str):
                 raise InputError("document text and title must be strings", path=name, line=lineno)
         else:

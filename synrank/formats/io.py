@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+import unicodedata
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -141,7 +142,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def check_id(value: Any, what: str, *, path: str, lineno: int) -> str:
-    """A document or query id as a string; empty ids and ids holding whitespace are refused.
+    """A document or query id as a string; empty ids and ids holding whitespace or control characters are refused.
 
     Ids go into whitespace-separated TREC files and one-id-per-line ``docids.txt``: a space or newline in an
     id would silently change what those files mean, so it is an input error (docs/formats.md).
@@ -153,6 +154,10 @@ def check_id(value: Any, what: str, *, path: str, lineno: int) -> str:
         raise InputError(f"empty {what}", path=path, line=lineno)
     if any(c.isspace() for c in text):
         raise InputError(f"{what} {text!r} contains whitespace (ids may not hold spaces, tabs or newlines)", path=path, line=lineno)
+    # NUL and other control characters are invisible in a terminal and cut C strings (FAISS, trec_eval) short.
+    control = next((c for c in text if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        raise InputError(f"{what} {text!r} contains the control character U+{ord(control):04X}", path=path, line=lineno)
     return text
 
 

@@ -34,8 +34,12 @@ def redact_url(url: str) -> str:
     """``url`` with its user:password and its query string and fragment replaced by ``***``.
 
     Servers take API keys in either place (``https://key@host``, ``?api_key=``); the host and path stay,
-    so a manifest still says which server answered.
+    so a manifest still says which server answered. A value typed without its scheme (``bob:pw@host/v1``)
+    is read as ``//bob:pw@host/v1``: otherwise ``bob`` would pass for the scheme and the password for a path.
     """
+    if "://" not in url and not url.startswith("//"):
+        fixed = redact_url("//" + url)
+        return fixed[2:] if fixed.startswith("//") else fixed
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:
@@ -45,14 +49,36 @@ def redact_url(url: str) -> str:
         netloc = REDACTED + "@" + netloc.rsplit("@", 1)[1]
     query = REDACTED if parts.query else ""
     fragment = REDACTED if parts.fragment else ""
-    if netloc == parts.netloc and not query and not fragment:
-        return url
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+    out = url if netloc == parts.netloc and not query and not fragment else urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+    head, at, host = out.rpartition("@")
+    if at and not head.endswith(REDACTED):
+        # A malformed URL (``http:/bob:pw@host``) hides its credentials where urlsplit sees a path.
+        scheme = re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*:/*", head)
+        out = (scheme.group(0) if scheme else "") + REDACTED + "@" + host
+    return out
+
+
+# The same secrets in a URL typed without its scheme or mistyped (``bob:pw@host/v1?key=...``,
+# ``//key@host:8000``, ``http:/bob:pw@host``): a ``user:password@`` at the start of a word, a ``user@``
+# before something shaped like a host (so an id such as ``doc@2`` stays readable), and a ``?name=value``
+# query string in any word.
+_USERINFO = re.compile(
+    r"""(^|[\s'"(\[<{=,]|//|[a-zA-Z][\w+.-]*:/+)
+        (?: [^\s'"()<>\[\]{}/@=,:]+ : [^\s'"()<>\[\]{}/@=,]* @ (?=[^\s'"@/])
+          | [^\s'"()<>\[\]{}/@=,:]+ @ (?=[\w-]+(?:\.[\w-]+)+ | [\w.-]+(?::\d|/)) )""",
+    re.VERBOSE,
+)
+_QUERY = re.compile(r"(?<=[^\s'\"?])\?[^\s'\"<>()\[\]{}]*=[^\s'\"<>()\[\]{}]*")
 
 
 def redact_text(text: str) -> str:
-    """Every URL in ``text`` passed through :func:`redact_url`, and secret-looking tokens hidden."""
+    """Every URL in ``text`` passed through :func:`redact_url`, and secret-looking tokens hidden.
+
+    URLs without a scheme lose their credentials and query string too: a message may quote what the user
+    typed before it was found not to be a URL (``--base-url bob:pw@host``)."""
     text = _URL.sub(lambda m: redact_url(m.group(0)), text)
+    text = _USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", text)
+    text = _QUERY.sub("?" + REDACTED, text)
     return " ".join(REDACTED if _SECRET_VALUE.match(w) else w for w in text.split(" ")) if _SECRET_WORD.search(text) else text
 
 

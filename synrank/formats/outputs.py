@@ -326,14 +326,32 @@ class OutputLock:
     """Advisory exclusive lock on ``.<name>.lock`` beside ``out`` (works for files and folders).
 
     The lock file holds the holder's pid and is removed on release. A second process gets InputError naming it.
+    ``reentrant=True`` lets the same thread lock it again while held: a stage that locks its output for the
+    whole run (train, from before its first checkpoint) still writes it through :func:`guarded_output`,
+    which locks it again. Otherwise a second acquire is refused even in the same process.
     """
 
-    def __init__(self, out: str | Path) -> None:
+    # (lock file, thread) -> nesting depth of a reentrant holder; flock would refuse our own second descriptor.
+    _held: dict[tuple[str, int], int] = {}
+
+    def __init__(self, out: str | Path, *, reentrant: bool = False) -> None:
         self.out = Path(out)
         self.path = lock_location(self.out)
+        self.reentrant = reentrant
         self._fd: int | None = None
+        self._nested = False
+
+    def _key(self) -> tuple[str, int]:
+        import threading
+
+        return os.path.abspath(self.path), threading.get_ident()
 
     def acquire(self) -> None:
+        key = self._key()
+        if key in OutputLock._held:
+            OutputLock._held[key] += 1
+            self._nested = True
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -360,14 +378,21 @@ class OutputLock:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
+        if self.reentrant:
+            OutputLock._held[key] = 1
 
     def _same(self, fd: int) -> bool:
         st = os.fstat(fd)
         return _identity(self.path) == (st.st_dev, st.st_ino)
 
     def release(self) -> None:
+        if self._nested:
+            self._nested = False
+            OutputLock._held[self._key()] -= 1
+            return
         if self._fd is None:
             return
+        OutputLock._held.pop(self._key(), None)
         # Unlink while still holding the lock, so a waiter that opened the old file retries on a fresh one.
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)

@@ -10,9 +10,15 @@ from synrank.formats.io import atomic_write, check_id, display_name, iter_lines,
 
 Qrels = dict[str, dict[str, int]]
 
+# Real collections grade within -2..4. pytrec_eval failed on 1e20 (a C int overflow) and took minutes or
+# gigabytes on grades near 2**31, so a grade far outside is a typo or a score column: refused at its line.
+GRADE_MIN, GRADE_MAX = -1000, 1000
+
 
 def _to_int(value: str | int | float, *, path: str, lineno: int) -> int:
     f = parse_number(value, "relevance", path=path, lineno=lineno)
+    if not GRADE_MIN <= f <= GRADE_MAX:
+        raise InputError(f"relevance {value!r} is outside the grades synrank accepts ({GRADE_MIN}..{GRADE_MAX})", path=path, line=lineno)
     if f != int(f):
         raise InputError(f"relevance {value!r} is not an integer grade", path=path, line=lineno)
     return int(f)

@@ -224,12 +224,25 @@ class DenseIndex:
         doc_ids = (p / IDS_FILE).read_text(encoding="utf-8").split("\n")[:-1]
         if len(doc_ids) != index.ntotal:
             raise InputError(f"{IDS_FILE} has {len(doc_ids)} ids but the index holds {index.ntotal} vectors", path=p)
+        seen: set[str] = set()
+        for lineno, doc_id in enumerate(doc_ids, start=1):
+            # Two rows under one id would count a document twice in every run and metric.
+            if doc_id in seen:
+                raise InputError(f"duplicate document id {doc_id!r} (rebuild the index with `synrank index`)", path=p / IDS_FILE, line=lineno)
+            seen.add(doc_id)
+        if index.ntotal == 0:
+            raise InputError(
+                "the index holds no documents (every document of its corpus was empty): nothing can be retrieved", path=p
+            )
         return cls(index, doc_ids, manifest, p)
 
     @property
-    def model_name(self) -> str:
-        model = self.manifest.get("model") or {}
-        return model.get("name") or model.get("path")
+    def model_name(self) -> str | None:
+        model = self.manifest.get("model") if isinstance(self.manifest, dict) else None
+        if not isinstance(model, dict):
+            return None
+        name = model.get("name") or model.get("path")
+        return name if isinstance(name, str) and name else None
 
     def set_search_params(self, *, nprobe: int | None = None, ef_search: int | None = None) -> None:
         faiss = _faiss()
@@ -249,7 +262,10 @@ class DenseIndex:
         from synrank.index.encoder import Encoder, EncoderConfig
 
         if self._encoder is None or model is not None:
-            self._encoder = Encoder(model or self.model_name, config or EncoderConfig())
+            name = model or self.model_name
+            if name is None:
+                raise InputError("records no model (model.name or model.path); give the query encoder with --model", path=self.path / MANIFEST)
+            self._encoder = Encoder(name, config or EncoderConfig())
         return self._encoder
 
     def search_embeddings(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:

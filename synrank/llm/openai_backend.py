@@ -62,7 +62,9 @@ class OpenAIBackend(BackendBase):
         if concurrency < 1 or max_attempts < 1:
             raise ConfigError("--concurrency and --http-retries must be at least 1")
         if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"--base-url must start with http:// or https:// (got {base_url!r})")
+            from synrank.formats.manifest import redact_url
+
+            raise ConfigError(f"--base-url must start with http:// or https:// (got {redact_url(base_url)!r})")
         self.model_name = model
         self.base_url = base_url.rstrip("/")
         self.api_key_env = api_key_env

@@ -2,8 +2,12 @@
 
 Layout of a run writing ``--out OUT``:
 
-- ``OUT.train-state/``: checkpoints (``checkpoint-N/``, each marked complete once fully written) and
+- ``OUT.train-state/``: checkpoints (``checkpoint-N/``, each marked complete once fully written, with the
+  sum of the step losses so far, so that a resumed run reports the whole run's loss) and
   ``training_log.jsonl`` while training runs; ``--resume`` continues from its last complete checkpoint.
+  A run that fails before its first checkpoint removes it (there is nothing to resume).
+- ``.OUT.lock``: held from before the state is touched until the output is written; a second run on the
+  same output exits 2 naming this one's pid.
 - ``OUT/``: appears only when training has finished (built in a temporary sibling and renamed), holding
   the sentence-transformers model, ``training_log.jsonl`` and ``manifest.json``, through
   :func:`synrank.formats.outputs.guarded_output` (never over an input or a folder synrank did not write;
@@ -21,9 +25,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from synrank.errors import ConfigError, InputError
+from synrank.errors import ConfigError, InputError, os_error_in
 from synrank.formats import atomic_write, make_manifest
-from synrank.formats.outputs import ResumeState, check_output, guarded_output, stamp_location
+from synrank.formats.outputs import OutputLock, ResumeState, check_output, guarded_output, stamp_location
 from synrank.train.callbacks import (
     COMPLETE_MARKER,
     CheckpointMarkerCallback,
@@ -45,6 +49,7 @@ from synrank.train.losses import ListLabels, ListwiseLoss
 from synrank.train.schedule import WarmupLinearFloor
 
 LOG_NAME = "training_log.jsonl"
+LOSS_FILE = "synrank-loss.json"  # in each checkpoint: the sum of the step losses so far
 
 
 @dataclass
@@ -133,6 +138,7 @@ def _trainer_class():
     import torch
     from sentence_transformers import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
+    from transformers import TrainerCallback
 
     class ListwiseDataCollator(SentenceTransformerDataCollator):
         """Hands the ``doc_keys`` column to the loss (as ``inputs["doc_keys"]``) instead of tokenising it."""
@@ -144,6 +150,16 @@ def _trainer_class():
             batch = super().__call__([{k: v for k, v in row.items() if k != "doc_keys"} for row in features])
             batch["doc_keys"] = keys
             return batch
+
+    class CarryLossSum(TrainerCallback):
+        """Starts a resumed run's running loss total at the checkpoint's (the trainer zeroes it just before)."""
+
+        def __init__(self, trainer: Any) -> None:
+            self.trainer = trainer
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if self.trainer.loss_sum_before is not None:
+                self.trainer._total_loss_scalar = self.trainer.loss_sum_before
 
     class ListwiseTrainer(SentenceTransformerTrainer):
         """The sentence-transformers trainer with warmup + linear decay to a floor, and document keys in the labels."""
@@ -157,6 +173,35 @@ def _trainer_class():
                 labels = ListLabels(labels, inputs["doc_keys"])
             return features, labels
 
+        # The mean training loss of the whole run, not only of the steps since a resume: the sum of the
+        # step losses is saved with every checkpoint and carried into the resumed run's running total.
+        loss_sum_before: float | None = None
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.add_callback(CarryLossSum(self))
+
+        def _save_checkpoint(self, model, trial):
+            super()._save_checkpoint(model, trial)
+            folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+            running = getattr(self, "_total_loss_scalar", None)
+            pending = getattr(self, "_tr_loss", None)
+            if self.args.should_save and folder.is_dir() and running is not None:
+                total = running + (pending.item() if pending is not None else 0.0)
+                with atomic_write(folder / LOSS_FILE) as fh:
+                    json.dump({"step": self.state.global_step, "loss_sum": total}, fh)
+
+        def run_loss(self, this_call: float) -> float:
+            """The whole run's mean step loss (the trainer's own figure covers only this call's steps)."""
+            if self.loss_sum_before is None or not self.state.global_step:
+                return this_call
+            return self._total_loss_scalar / self.state.global_step
+
+        def log(self, logs, *args, **kwargs):
+            if "train_loss" in logs and self.loss_sum_before is not None:
+                logs = {**logs, "train_loss": self.run_loss(logs["train_loss"])}
+            return super().log(logs, *args, **kwargs)
+
         def create_scheduler(self, num_training_steps: int, optimizer=None):
             if self.lr_scheduler is None:
                 warm = self.args.get_warmup_steps(num_training_steps)
@@ -166,6 +211,15 @@ def _trainer_class():
             return self.lr_scheduler
 
     return ListwiseTrainer
+
+
+def _loss_sum_at(checkpoint: Path) -> float | None:
+    """The sum of the step losses up to ``checkpoint`` (None for a checkpoint written before it was saved)."""
+    try:
+        value = json.loads((checkpoint / LOSS_FILE).read_text(encoding="utf-8"))["loss_sum"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 @dataclass
@@ -338,7 +392,13 @@ def _write_output(
     model.similarity_fn_name = loss.similarity
     with guarded_output(out, inputs=_inputs(cfg), overwrite=cfg.overwrite, kind="dir") as target:
         tmp = target.path
-        model.save(str(tmp))
+        try:
+            model.save(str(tmp))
+        except Exception as exc:
+            err = os_error_in(exc, out)
+            if err is None:
+                raise
+            raise err from None
         if log_path.exists():
             shutil.copyfile(log_path, tmp / LOG_NAME)
         target.manifest = make_manifest(
@@ -359,14 +419,40 @@ def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=la
     Steps: check the output and state folders -> read the lists into datasets -> load the model and the
     loss -> run the sentence-transformers trainer (resuming if asked) -> write the output folder.
     """
-    from synrank.runtime import dist_info, resolve_device, resolve_dtype, set_seed
-    from synrank.runtime.distributed import barrier
+    from synrank.runtime import dist_info
 
     dist = dist_info()
     out = Path(cfg.out)
     state = state_dir_for(out)
+    if not dist.is_main:
+        return _train(cfg, out, state, dist, extra_callbacks, info)
+    # One writer for the output and its training state, from before the state is touched: a second run
+    # on the same output exits 2 naming this one's pid instead of training into the same checkpoints.
+    check_output(out, inputs=_inputs(cfg), overwrite=cfg.overwrite, kind="dir")
+    with OutputLock(out, reentrant=True):
+        return _train(cfg, out, state, dist, extra_callbacks, info)
+
+
+def _train(cfg: TrainConfig, out: Path, state: Path, dist: Any, extra_callbacks: list[Any] | None, info: Callable[[str], None]) -> TrainResult:
+    from synrank.runtime.distributed import barrier
+
     resume_from = _prepare_state(cfg, out, state, dist.is_main)
     barrier()
+    try:
+        return _run(cfg, out, state, dist, resume_from, extra_callbacks, info)
+    except BaseException:
+        # A run that fails (bad model, bad lists, full disk, Ctrl-C) before its first checkpoint leaves
+        # nothing to resume: its state folder and stamp would only be litter (and block a plain re-run).
+        if dist.is_main and last_complete_checkpoint(state) is None:
+            ResumeState(state, {}, "fresh").discard()
+        raise
+
+
+def _run(
+    cfg: TrainConfig, out: Path, state: Path, dist: Any, resume_from: Path | None, extra_callbacks: list[Any] | None, info: Callable[[str], None]
+) -> TrainResult:
+    from synrank.runtime import resolve_device, resolve_dtype, set_seed
+    from synrank.runtime.distributed import barrier
 
     set_seed(cfg.seed)
     data = _load_data(cfg, dist.world_size, info)
@@ -384,6 +470,7 @@ def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=la
     if resume_from is not None:
         step = int(resume_from.name.split("-", 1)[1])
         info(f"resuming from {resume_from} (step {step})")
+        trainer.loss_sum_before = _loss_sum_at(resume_from)
         if dist.is_main:
             _trim_log(log_path, step)
     elif dist.is_main and log_path.exists():
@@ -401,7 +488,7 @@ def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=la
         train_queries=len(data.train),
         dev_queries=len(data.dev) if data.dev is not None else 0,
         seconds=round(seconds, 2),
-        final_loss=output.training_loss,
+        final_loss=trainer.run_loss(output.training_loss),
         best_eval_loss=min(evals) if evals else None,
     )
     if result.steps == 0:

@@ -288,6 +288,7 @@ def test_run_reraises_an_interrupt_without_a_traceback_and_exits_with_other_code
     import synrank.cli.main as cli_main
 
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setitem(cli_main._EXIT, "by_sigint", False)  # restored after the test: pytest must not die by SIGINT
     monkeypatch.setattr(cli_main, "main", lambda: 130)
     with pytest.raises(KeyboardInterrupt) as info:
         cli_main.run()
@@ -443,3 +444,193 @@ def test_output_that_is_a_character_device_is_never_replaced(tmp_path, cli):
         _one_error(res, "is a character device")
     assert stat.S_ISCHR(null.lstat().st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.trec", "null"]
+
+# === Issue 31: train, signals, bad input =====================================================================
+# Table rows beside issue 15's (same checks: exit code, the one line, inputs byte-identical, nothing left).
+
+
+def _index_folder(d: Path, ids: list[str], model: dict | None, *, dim: int = 32) -> Path:
+    """An index folder written directly (FAISS + docids.txt + manifest): shapes `synrank index` never writes."""
+    import json
+
+    import faiss
+    import numpy as np
+
+    idx = d / "idx"
+    idx.mkdir()
+    index = faiss.IndexFlatIP(dim)
+    if ids:
+        index.add(np.random.default_rng(0).standard_normal((len(ids), dim)).astype("float32"))
+    faiss.write_index(index, str(idx / "index.faiss"))
+    (idx / "docids.txt").write_text("".join(i + "\n" for i in ids), encoding="utf-8")
+    (idx / "manifest.json").write_text(json.dumps({"kind": "index", "model": model}), encoding="utf-8")
+    return idx
+
+
+def _model_entry(f: dict) -> dict:
+    return {"name": str(f["model"]), "path": str(f["model"])}
+
+
+CASES_31 = [
+    # --- 8: grades outside -1000..1000 refused at read time ---
+    Case("qrels-grade-1e20", lambda d, f: ["check", "--qrels", _file(d, "q.qrels", "1 0 a 1\n1 0 b 1e20\n")], 2, "q.qrels:2: relevance '1e20' is outside the grades synrank accepts (-1000..1000)"),
+    Case("qrels-grade-2-31", lambda d, f: ["check", "--qrels", _file(d, "q.tsv", "query-id\tcorpus-id\tscore\n1\ta\t2147483648\n")], 2, "q.tsv:2: relevance '2147483648' is outside"),
+    Case("qrels-grade-2-31-minus-1", lambda d, f: ["check", "--qrels", _file(d, "q.jsonl", '{"query_id": "1", "doc_id": "a", "relevance": 2147483647}\n')], 2, "q.jsonl:1: relevance 2147483647 is outside"),
+    Case("qrels-grade-negative", lambda d, f: ["check", "--qrels", _file(d, "q.qrels", "1 0 a -1001\n")], 2, "q.qrels:1: relevance '-1001' is outside"),
+    # --- 9: user situations that were internal errors ---
+    Case("search-index-of-empty-documents", lambda d, f: ["search", _index_folder(d, [], _model_entry(f)), SAMPLE / "queries.jsonl"], 2, "the index holds no documents"),
+    Case("search-index-manifest-without-model", lambda d, f: ["search", _index_folder(d, ["a", "b"], {"dimension": 32}), SAMPLE / "queries.jsonl"], 2, "manifest.json: records no model"),
+    Case("search-index-manifest-model-null", lambda d, f: ["search", _index_folder(d, ["a", "b"], None), SAMPLE / "queries.jsonl"], 2, "records no model"),
+    # --- 11: credentials of a --base-url without a scheme ---
+    Case("base-url-without-scheme-redacted", lambda d, f: ["generate", "--task", "docs", _file(d, "q.tsv", "1\tq\n"), "--backend", "openai", "--base-url", "bob:hunter2@127.0.0.1:9/v1?key=SECRET123", "--model", "m"], 2, "(got '***@127.0.0.1:9/v1?***')"),
+    Case("base-url-mistyped-scheme-redacted", lambda d, f: ["generate", "--task", "docs", _file(d, "q.tsv", "1\tq\n"), "--backend", "openai", "--base-url", "http:/bob:hunter2@127.0.0.1:9/v1", "--model", "m"], 2, "--base-url must start with http://"),
+    # --- 12 (train): nothing left behind by a train that fails on a bad model or bad lists ---
+    Case("train-bad-model-leaves-no-stamp", lambda d, f: ["train", _train_lists(d), "-o", d / "m", "--model", d / "no-model", "--batch-size", "1", "--group-size", "2"], 2, "no-model"),
+    Case("train-bad-lists-leave-no-stamp", lambda d, f: ["train", _train_lists(d), "-o", d / "m", "--model", f["model"], "--group-size", "8"], 2, "fewer than --group-size 8"),
+    # --- 15: index ids, titles, NUL bytes ---
+    Case("index-duplicate-docids", lambda d, f: ["search", _index_folder(d, ["a", "b", "a"], _model_entry(f)), SAMPLE / "queries.jsonl"], 2, "docids.txt:3: duplicate document id 'a'"),
+    Case("title-zero", lambda d, f: ["check", "--corpus", _file(d, "c.jsonl", '{"_id": "1", "title": "t", "text": "x"}\n{"_id": "2", "title": 0, "text": "x"}\n')], 2, "c.jsonl:2: document text and title must be strings"),
+    Case("title-false", lambda d, f: ["check", "--corpus", _file(d, "c.jsonl", '{"_id": "1", "title": false, "text": "x"}\n')], 2, "c.jsonl:1: document text and title must be strings"),
+    Case("title-empty-list", lambda d, f: ["check", "--corpus", _file(d, "c.jsonl", '{"_id": "1", "title": [], "text": "x"}\n')], 2, "c.jsonl:1: document text and title must be strings"),
+    Case("title-null-is-no-title", lambda d, f: ["check", "--corpus", _file(d, "c.jsonl", '{"_id": "1", "title": null, "text": "x"}\n')], 0, "1 documents", stream="stdout"),
+    Case("nul-in-doc-id", lambda d, f: ["check", "--corpus", _file(d, "c.jsonl", '{"_id": "a\\u0000b", "text": "x"}\n')], 2, "c.jsonl:1: document id 'a\\x00b' contains the control character U+0000"),
+    Case("nul-in-query-id", lambda d, f: ["check", "--queries", _file(d, "q.tsv", "1\tok\na\x00b\tq\n")], 2, "q.tsv:2: query id"),
+    Case("nul-in-qrels-doc-id", lambda d, f: ["check", "--qrels", _file(d, "q.qrels", "1 0 a\x00 1\n")], 2, "U+0000"),
+]
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES_31])
+def test_issue31_case(case: Case, tmp_path, cli, fixtures):
+    test_issue15_case(case, tmp_path, cli, fixtures)
+
+
+_TRAIN_FAST = ("--batch-size", "4", "--group-size", "3", "--dtype", "fp32", "--threads", "1", "--logging-steps", "1", "--lr", "1e-3", "--seed", "7")
+
+
+def _synth(d: Path, n: int = 8) -> Path:
+    from helpers import write_synth
+
+    return write_synth(d / "s.jsonl", n=n)
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])
+def test_issue31_second_train_on_the_same_out_is_refused_before_any_work(tmp_path, cli, fixtures, overwrite):
+    """Item 5: the lock is taken before the training state is touched, not only when the model is written."""
+    src, out = _synth(tmp_path), tmp_path / "m"
+    before = _snapshot(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(out)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        res = cli("train", src, "--model", fixtures["model"], "-o", out, "--max-steps", "2", *_TRAIN_FAST, *(["--overwrite"] if overwrite else []))
+    finally:
+        holder.kill()
+        holder.wait()
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("synrank: error:")]
+    assert res.code == 2 and len(errors) == 1 and f"another synrank process (pid {holder.pid})" in errors[0], res.stderr
+    assert "trained" not in res.stderr  # refused before training, not after
+    after = _snapshot(tmp_path)
+    assert {p: d for p, d in after.items() if p != ".m.lock"} == before  # no state folder, no stamp
+
+
+def test_issue31_train_on_a_full_disk_is_one_line(tmp_path, cli, fixtures, monkeypatch):
+    """Item 9: safetensors reports a full disk as SafetensorError; it was an internal error (exit 1)."""
+    from safetensors import SafetensorError
+    from sentence_transformers import SentenceTransformer
+
+    def full(self, *a, **k):
+        raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })')
+
+    monkeypatch.setattr(SentenceTransformer, "save", full)
+    src, out = _synth(tmp_path), tmp_path / "m"
+    before = _snapshot(tmp_path)
+    res = cli("train", src, "--model", fixtures["model"], "-o", out, "--max-steps", "2", *_TRAIN_FAST)
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("synrank: error:")]
+    assert res.code == 2, res.stderr[-600:]
+    assert errors == [f"synrank: error: {out}: no space left on device"], res.stderr[-600:]
+    assert _snapshot(tmp_path) == before  # no half-written folder, no state without a checkpoint, no lock
+
+
+def test_issue31_ascii_terminal_does_not_crash(tmp_path):
+    """Item 9: under PYTHONIOENCODING=ascii, non-ASCII data and messages raised UnicodeEncodeError."""
+    corpus = _file(tmp_path, "c.jsonl", '{"_id": "d1", "text": "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e"}\n{"_id": "d2", "text": "tea"}\n')
+    queries = _file(tmp_path, "q.tsv", "1\tcaf\u00e9 cr\u00e8me\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONIOENCODING": "ascii"}
+    res = subprocess.run([sys.executable, "-m", "synrank", *BM25, str(corpus), str(queries), "-k", "1"], capture_output=True, env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr.decode()[-600:]
+    assert "caf\u00e9 cr\u00e8me" in res.stdout.decode("utf-8")  # data stays UTF-8, as in files
+    missing = tmp_path / "donn\u00e9es.jsonl"
+    res = subprocess.run([sys.executable, "-m", "synrank", "check", "--corpus", str(missing)], capture_output=True, env=env, cwd=tmp_path)
+    err = res.stderr.decode("utf-8")  # click writes UTF-8 when the stream claims ascii; the rest escapes
+    assert res.returncode == 2 and err.startswith("synrank: error:") and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1 and ("donn\u00e9es.jsonl" in err or "donn\\xe9es.jsonl" in err), err
+
+
+def test_issue31_eval_says_which_judged_queries_it_cannot_search(tmp_path, cli, fixtures):
+    """Item 14: a judged query without text was dropped silently (num_queries 2 of 3)."""
+    import json
+
+    res = cli("index", SAMPLE, "-o", tmp_path / "idx", "--model", fixtures["model"])
+    assert res.code == 0, res.stderr
+    queries = _file(tmp_path, "q.jsonl", '{"_id": "1", "text": "how do plants make sugar"}\n{"_id": "2", "text": "what produces ATP"}\n')
+    qrels = _file(tmp_path, "q.qrels", "1 0 s1 1\n2 0 s2 1\n9 0 s3 1\n")
+    res = cli("eval", tmp_path / "idx", "--queries", queries, "--qrels", qrels, "-o", tmp_path / "e.json")
+    assert res.code == 0, res.stderr
+    assert "note: 1 of 3 judged queries have no text in the queries (ids 9); they are left out of the averages" in res.stderr
+    record = json.loads((tmp_path / "e.json").read_text())
+    assert record["num_queries"] == 2 and record["manifest"]["dataset"]["judged_without_text"] == 1
+
+
+def _until_checkpoint(proc: subprocess.Popen, state: Path, timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if list(state.glob("checkpoint-*/synrank-checkpoint-complete")):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint before the end (returncode {proc.poll()}): {proc.stderr.read()[-800:]}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the signal mask from /proc (Linux)")
+def test_issue31_ctrl_c_in_train_ends_by_sigint_and_resume_reports_the_whole_run(tmp_path, cli, fixtures):
+    """Items 6 and 7: Ctrl-C during train exited 1 with a hint the same command refused; after --resume the
+    weights matched an uninterrupted run but final_loss and the log's train_loss covered only the resumed steps."""
+    import json
+
+    from helpers import weights
+
+    src = _synth(tmp_path, n=32)
+    args = ["train", str(src), "--model", str(fixtures["model"]), "--max-steps", "40", "--save-steps", "2", *_TRAIN_FAST]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    part = tmp_path / "part"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synrank", *args, "-o", str(part)], stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    _until_checkpoint(proc, tmp_path / "part.train-state")
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode in (-signal.SIGINT, 130), err[-600:]
+    assert err.strip().splitlines()[-1] == "synrank: interrupted; re-run the same command with --resume to continue from the last checkpoint"
+    assert not part.exists() and not (tmp_path / ".part.lock").exists()
+
+    res = cli(*args, "-o", part, "--resume")  # what the hint says
+    assert res.code == 0 and "resuming from" in res.stderr, res.stderr[-600:]
+    full = tmp_path / "full"
+    res = cli(*args, "-o", full)
+    assert res.code == 0, res.stderr[-600:]
+
+    a, b = weights(full), weights(part)
+    assert all(torch_equal(a[k], b[k]) for k in a)
+
+    def reported(folder: Path) -> tuple[float, float]:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        log = [json.loads(x) for x in (folder / "training_log.jsonl").read_text().splitlines()]
+        return manifest["result"]["final_loss"], next(r["train_loss"] for r in log if "train_loss" in r)
+
+    assert reported(part) == pytest.approx(reported(full), rel=1e-6, abs=0)
+
+
+def torch_equal(x, y) -> bool:
+    import torch
+
+    return bool(torch.equal(x, y))
