@@ -31,7 +31,7 @@ TEACHERS="${TEACHERS:-bi-encoder:$BASE bm25}"   # e.g. cross-encoder:BAAI/bge-re
 EVAL_SPLIT="${EVAL_SPLIT:-test}"
 SEED="${SEED:-42}"                         # data: generation, candidates, teacher lists
 SEEDS="${SEEDS:-$SEED}"                    # training seeds, e.g. "42 43": one model per seed and loss
-SHARDS="${SHARDS:-1}"                      # generation processes run side by side (CPU: 2 x 1 thread beats 1 x 2)
+SHARDS="${SHARDS:-1}"                      # generation processes side by side; 1 = one engine on all cores, as fast as 2 x 1 thread (bench/generate_engine.py) and it reuses more of the shared prompt prefixes
 GEN_ARGS="${GEN_ARGS:-}"                   # extra generate options, e.g. "--base-url http://127.0.0.1:8080/v1 --concurrency 4"
 TRAIN_ARGS="${TRAIN_ARGS:-}"               # extra train options, e.g. "--eval-split 0.1" or "--max-seq-length 256"
 # 5e-5 was chosen over 2e-5 on the synthetic dev split (mean of 2 seeds 0.9410 vs 0.9319; docs/results.md).

@@ -4,7 +4,7 @@
 #
 # GEN_FUNCTION OUT [extra options] must run `synrank generate ... --out OUT "$@"`. With SHARDS <= 1 it runs
 # once (resumable inside itself); otherwise shard I of N goes to OUT-stem.shardI.jsonl with one thread each
-# (on a CPU, N one-thread processes beat one N-thread process), then the shards and their rejects are
+# (for several machines or GPUs; on one CPU a single engine on all cores is as fast: docs/benchmarks.md), then the shards and their rejects are
 # joined with `synrank generate --merge`. OUT appears only when every shard has finished.
 generate_sharded() {
   local out="$1" shards="$2" fn="$3" stem="${1%.jsonl}" pids=() i
