@@ -243,7 +243,10 @@ def build_engine(cfg: EngineBuildConfig | None = None, *, log: Log = _quiet) -> 
     flags = cpu_flags()
     key = cpu_key(flags)
     if cfg.generic:
-        _install_generic(version, log)
+        try:
+            _install_generic(version, log)
+        except _BuildError as exc:
+            raise ConfigError(f"the generic xllamacpp=={version} wheel could not be installed: {exc}") from None
         marker_path().unlink(missing_ok=True)
         return EngineBuildResult("generic", version, cpu_key=key, kernels=compiled_kernels())
     folder = engine_cache_dir() / f"{ENGINE_PACKAGE}-{version}-{key}"
