@@ -93,7 +93,8 @@ class _Dispatcher:
     arrives, and it has one lane per engine slot: a wave's prompts, sorted, are cut into contiguous runs, one per
     slot (``submit(..., lane=k)``), so each slot's next prompt is its sorted neighbour and reuses the prefix
     the slot just computed. Handing the next sorted prompt to whichever slot frees first would reuse only what a
-    prompt four places back shares (measured: 21 % of prompt tokens reused instead of 38 %). Two prompts per
+    prompt four places back shares (measured on 16 sorted prompts: 21 % of prompt tokens reused, against 38 % for
+    one slot taking them in order; pinned, 32 prompts reuse 22.5 % of the 22.6 % they share). Two prompts per
     lane are in the engine, so a slot never waits for Python. A lane that runs dry takes the far half of the
     longest lane's queue. Other backends have one lane and get the queued prompts as one batch (up to
     ``batch``) per ``generate`` call."""
