@@ -91,13 +91,13 @@ class Sink(list):
         self.append(dict(record))
 
 
-def _run(backend, *, schedule=True, chunk=4096, monkeypatch=None, on_slot=None, out=None):
+def _run(backend, *, schedule=True, chunk=4096, monkeypatch=None, on_slot=None, out=None, rejects=None):
     cfg = GenerateConfig(task="queries", types="title,question,keywords", per_doc=1, input="x", seed=7)
     task = build_task(cfg)
     if not schedule:
         monkeypatch.setattr(type(task), "schedule_key", lambda self, slot: ())
     engine = SlotEngine(backend, sampling_for(cfg, task), max_retries=2)
-    out, rejects = (Sink() if out is None else out), Sink()
+    out, rejects = (Sink() if out is None else out), (Sink() if rejects is None else rejects)
     run_units(task, units([(d.doc_id, d) for d in DOCS], task, (0, 1), set()), engine, out, rejects, meta={},
               chunk_prompts=chunk, on_slot=on_slot)
     return task, engine, out, rejects
@@ -144,12 +144,13 @@ def test_order_of_prompts_and_of_answers_does_not_change_the_records(seed, monke
 
 
 def test_records_are_written_before_the_run_ends():
-    """The answer to the last prompt is held back until most records are in the output: with records written
-    only at the end of a chunk (synrank <= 0.1) that never happens and the test fails."""
+    """The answer to the last prompt is held back until every other slot is written (record or reject): with
+    records written at the end of a chunk (synrank <= 0.1), or only once a passage's three types are all done,
+    that never happens and the test fails."""
     n_prompts = len(DOCS) * 3
-    out = Sink()
-    backend = FutureBackend(hold=n_prompts, until=lambda: len(out) >= n_prompts - 6)
-    _run(backend, out=out)
+    out, rejects = Sink(), Sink()
+    backend = FutureBackend(hold=n_prompts, until=lambda: len(out) + len(rejects) >= n_prompts - 1)
+    _run(backend, out=out, rejects=rejects)
     assert backend.held_ok is True
     assert len(out) >= n_prompts - 2
 
