@@ -7,6 +7,7 @@ killed run loses only the prompts in flight and a re-run skips everything alread
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -115,26 +116,22 @@ class _Dispatcher:
         self.running = [0] * self.n
         self.pending: dict[Any, tuple[Any, ChatRequest, int]] = {}  # future -> (item, request, lane)
         self.batch: list[tuple[Any, ChatRequest]] = []
+        self.firsts = 0  # first attempts queued: the next wave is read when none is left
 
     def queued_first(self) -> bool:
-        return any(entry[0][0] == 1 for q in self.queues for entry in q)
+        return self.firsts > 0
 
     def add_wave(self, entries: list[tuple[Any, ...]]) -> None:
         """First attempts of a wave: sorted, then cut into one contiguous run per lane."""
-        import heapq
-
         entries.sort()
+        self.firsts += len(entries)
         for k, entry in enumerate(entries):
             heapq.heappush(self.queues[k * self.n // max(1, len(entries))], entry)
 
     def add(self, lane: int, entry: tuple[Any, ...]) -> None:
-        import heapq
-
         heapq.heappush(self.queues[lane], entry)
 
     def _steal(self, lane: int) -> None:
-        import heapq
-
         donor = max(range(self.n), key=lambda k: len(self.queues[k]))
         q = self.queues[donor]
         if len(q) < 2:
@@ -146,15 +143,14 @@ class _Dispatcher:
         heapq.heapify(self.queues[lane])
 
     def fill(self, request_of: Callable[[Any], ChatRequest]) -> None:
-        import heapq
-
         for lane in range(self.n):
             while self.running[lane] < self.per_lane:
                 if not self.queues[lane]:
                     self._steal(lane)
                     if not self.queues[lane]:
                         break
-                _prio, seq, item = heapq.heappop(self.queues[lane])
+                prio, seq, item = heapq.heappop(self.queues[lane])
+                self.firsts -= prio[0] == 1
                 req = request_of(item)
                 self.running[lane] += 1
                 if self.submit is not None:
