@@ -14,10 +14,11 @@ Library errors name *settings* (``group_size``), never flags: :class:`synrank.er
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
-from synrank.errors import ConfigError
+from synrank.errors import ConfigError, InputError
 
 T = TypeVar("T")
 
@@ -104,3 +105,143 @@ def from_mapping(cls: type[T], values: Mapping[str, Any], **overrides: Any) -> T
 def as_dict(cfg: Any) -> dict[str, Any]:
     """The config as plain data (for manifests and resume fingerprints)."""
     return dataclasses.asdict(cfg)
+
+
+# --- settings from a file (``--config FILE``; recipes under examples/recipes/) ----------------------------
+
+# The commands a recipe file may hold a section for: ``train:`` in a file holds `synrank train`'s settings.
+STAGES = ("generate", "search", "score", "fuse", "train", "index", "eval", "compare", "check", "pull", "build-engine")
+
+
+def read_config_file(path: str | Path, section: str | None = None) -> dict[str, Any]:
+    """The settings for ``section`` (a command name) in a YAML or JSON file, as written (not yet checked).
+
+    A file is either flat (every key a setting of one command) or has one mapping per command
+    (``train: {lr: 1e-5}``; see :data:`STAGES`), so a whole recipe is one reviewable file; a command's name
+    holding a mapping is what makes a file sectioned. A sectioned file
+    without a section for ``section`` gives nothing. YAML reads JSON too, so one parser serves both.
+    """
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("config file not found", path=p) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the config file ({getattr(exc, 'strerror', None) or exc})", path=p) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or "not valid YAML or JSON"
+        raise InputError(f"bad config file: {problem}", path=p, line=mark.line + 1 if mark else None) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(f"a config file holds a mapping of settings, not a {type(data).__name__}", path=p)
+    # Sectioned when a command's name holds a mapping (`score`'s own setting `fuse: rrf` is a plain value).
+    if any(key in STAGES and isinstance(value, dict) for key, value in data.items()):
+        unknown = [key for key in data if key not in STAGES]
+        if unknown:
+            raise InputError(
+                f"{unknown[0]!r} is not a command: a file with sections per command holds only sections "
+                f"({', '.join(STAGES)})",
+                path=p,
+            )
+        flat = [key for key, value in data.items() if key in STAGES and not isinstance(value, (dict, type(None)))]
+        if flat:
+            raise InputError(f"section {flat[0]!r} must be a mapping of settings", path=p)
+        if section is None:
+            raise InputError(f"the file has one section per command ({', '.join(map(str, data))}): name the one to read", path=p)
+        data = data.get(section) or {}
+    return {str(k): v for k, v in data.items()}
+
+
+def coerce_settings(
+    cls: type, values: Mapping[str, Any], *, path: str | Path, allowed: Collection[str] | None = None
+) -> dict[str, Any]:
+    """Check ``values`` read from file ``path`` against config ``cls`` and give each its field's type.
+
+    Names are checked (an unknown one is an error with the nearest setting suggested), and numbers written
+    as text are read as numbers: PyYAML follows YAML 1.1, where ``1e-5`` (no dot) is a string.
+    ``allowed`` limits the names further (a command's options).
+    """
+    import difflib
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    usable = [n for n in names if allowed is None or n in allowed]
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in usable:
+            near = difflib.get_close_matches(name, usable, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            what = "cannot be set from a file for this command" if name in names else f"is not a setting of {cls.__name__}"
+            raise InputError(f"{key!r} {what}{hint}", path=path)
+        try:
+            out[name] = _coerce(hints.get(name), value)
+        except (TypeError, ValueError):
+            raise InputError(f"{key!r}: {value!r} is not a valid {_type_name(hints.get(name))}", path=path) from None
+    return out
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    import typing
+
+    if value is None:
+        return None
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    origin = typing.get_origin(hint)
+    if origin in (list, tuple):
+        items = value if isinstance(value, (list, tuple)) else [value]
+        return [_coerce(args[0] if args else None, item) for item in items]
+    if origin is not None and len(args) == 1:  # Optional[X] / X | None
+        return _coerce(args[0], value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "yes", "on", "1"):
+            return True
+        if text in ("false", "no", "off", "0"):
+            return False
+        raise ValueError(value)
+    if hint in (int, float):
+        if isinstance(value, bool):
+            raise TypeError(value)
+        number = float(value) if isinstance(value, str) else value
+        if not isinstance(number, (int, float)):
+            raise TypeError(value)
+        if hint is int:
+            if float(number) != int(number):
+                raise ValueError(value)
+            return int(number)
+        return float(number)
+    if hint in (str, Path) and isinstance(value, (dict, list)):
+        raise TypeError(value)
+    return value
+
+
+def _type_name(hint: Any) -> str:
+    import typing
+
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (list, tuple):
+        return f"list of {_type_name(args[0]) if args else 'values'}"
+    if args and len(args) == 1:
+        return _type_name(args[0])
+    return {int: "whole number", float: "number", bool: "true/false", str: "text", Path: "path"}.get(hint, "value")
+
+
+def from_file(cls: type[T], path: str | Path, section: str | None = None, **overrides: Any) -> T:
+    """Config ``cls`` from a recipe file (its ``section``, e.g. ``"train"``), ``overrides`` winning.
+
+    The Python side of ``synrank <command> --config FILE``::
+
+        cfg = from_file(TrainConfig, "examples/recipes/sycl-reference.yaml", "train", inputs=["docs.jsonl"], out="m")
+    """
+    values = coerce_settings(cls, read_config_file(path, section), path=path)
+    return from_mapping(cls, values, **overrides)

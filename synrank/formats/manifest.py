@@ -9,6 +9,7 @@ never recorded. :func:`redact_text` applies the same rules to log lines and erro
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import importlib.metadata
 import json
 import platform
@@ -129,9 +130,29 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+# The settings file this process's command read (``--config FILE``), recorded in every manifest it writes.
+_CONFIG_FILE: dict[str, Any] | None = None
+
+
+def note_config_file(path: str | Path | None, section: str | None = None, values: dict[str, Any] | None = None) -> None:
+    """Remember the ``--config`` file a command read: its path, sha256, section and the settings it gave
+    (``None``: this command read none)."""
+    global _CONFIG_FILE
+    if path is None:
+        _CONFIG_FILE = None
+        return
+    p = Path(path)
+    _CONFIG_FILE = {
+        "path": str(p.resolve()),
+        "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+        "section": section,
+        "settings": json.loads(json.dumps(values or {}, default=str)),
+    }
+
+
 def make_manifest(kind: str, *, model: Any = None, config: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """Build a manifest dict for an output of ``kind`` (e.g. ``"index"``, ``"eval"``, ``"generate"``)."""
-    return {
+    manifest = {
         "kind": kind,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(redact_argv(["synrank", *sys.argv[1:]])),
@@ -140,6 +161,9 @@ def make_manifest(kind: str, *, model: Any = None, config: dict[str, Any] | None
         "config": redact_value(config or {}),
         **redact_value(extra),
     }
+    if _CONFIG_FILE is not None:
+        manifest["config_file"] = redact_value(_CONFIG_FILE)
+    return manifest
 
 
 def write_manifest(manifest: dict[str, Any], path: str | Path) -> None:
