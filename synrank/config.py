@@ -118,12 +118,53 @@ def read_config_file(path: str | Path, section: str | None = None) -> dict[str, 
 
     A file is either flat (every key a setting of one command) or has one mapping per command
     (``train: {lr: 1e-5}``; see :data:`STAGES`), so a whole recipe is one reviewable file; a command's name
-    holding a mapping is what makes a file sectioned. A sectioned file
-    without a section for ``section`` gives nothing. YAML reads JSON too, so one parser serves both.
+    holding a mapping is what makes a file sectioned. ``extends: other.yaml`` (relative to the file) starts
+    from another file's settings, section by section, so a recipe that departs from a reference lists only
+    its departures. YAML reads JSON too, so one parser serves both.
     """
+    p = Path(path)
+    data = _resolved(p, ())
+    # Sectioned when a command's name holds a mapping (`score`'s own setting `fuse: rrf` is a plain value).
+    if any(key in STAGES and isinstance(value, dict) for key, value in data.items()):
+        unknown = [key for key in data if key not in STAGES]
+        if unknown:
+            raise InputError(
+                f"{unknown[0]!r} is not a command: a file with sections per command holds only sections "
+                f"({', '.join(STAGES)})",
+                path=p,
+            )
+        flat = [key for key, value in data.items() if not isinstance(value, (dict, type(None)))]
+        if flat:
+            raise InputError(f"section {flat[0]!r} must be a mapping of settings", path=p)
+        if section is None:
+            raise InputError(f"the file has one section per command ({', '.join(map(str, data))}): name the one to read", path=p)
+        data = data.get(section) or {}
+    return {str(k): v for k, v in data.items()}
+
+
+def _resolved(p: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """The file's mapping with its ``extends`` chain applied (the file's own values win, section by section)."""
+    data = _load_mapping(p)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base.strip():
+        raise InputError("'extends' names another config file (a path relative to this one)", path=p)
+    base_path = (p.parent / base).resolve()
+    if base_path in chain or base_path == p.resolve():
+        raise InputError(f"'extends: {base}' leads back to itself", path=p)
+    merged = _resolved(base_path, (*chain, p.resolve()))
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _load_mapping(p: Path) -> dict[str, Any]:
     import yaml
 
-    p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -140,22 +181,7 @@ def read_config_file(path: str | Path, section: str | None = None) -> dict[str, 
         return {}
     if not isinstance(data, dict):
         raise InputError(f"a config file holds a mapping of settings, not a {type(data).__name__}", path=p)
-    # Sectioned when a command's name holds a mapping (`score`'s own setting `fuse: rrf` is a plain value).
-    if any(key in STAGES and isinstance(value, dict) for key, value in data.items()):
-        unknown = [key for key in data if key not in STAGES]
-        if unknown:
-            raise InputError(
-                f"{unknown[0]!r} is not a command: a file with sections per command holds only sections "
-                f"({', '.join(STAGES)})",
-                path=p,
-            )
-        flat = [key for key, value in data.items() if key in STAGES and not isinstance(value, (dict, type(None)))]
-        if flat:
-            raise InputError(f"section {flat[0]!r} must be a mapping of settings", path=p)
-        if section is None:
-            raise InputError(f"the file has one section per command ({', '.join(map(str, data))}): name the one to read", path=p)
-        data = data.get(section) or {}
-    return {str(k): v for k, v in data.items()}
+    return data
 
 
 def coerce_settings(

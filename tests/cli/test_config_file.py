@@ -120,3 +120,17 @@ def test_no_mapping_setting_is_named_like_a_command():
         for f in dataclasses.fields(cls):
             if f.name.replace("_", "-") in STAGES:
                 assert typing.get_origin(hints[f.name]) is not dict and hints[f.name] is not dict, (cls.__name__, f.name)
+
+
+def test_extends_starts_from_another_file_section_by_section(cli, tmp_path):
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "ref.yaml").write_text("train:\n  lr: 2e-4\n  group_size: 20\nscore:\n  list_size: 20\n", encoding="utf-8")
+    cpu = tmp_path / "cpu.yaml"
+    cpu.write_text("extends: base/ref.yaml\ntrain:\n  group_size: 8\n", encoding="utf-8")
+    cfg = _printed(cli("train", "l.jsonl", "--out", tmp_path / "m", "--config", cpu, "--print-config"), "train")
+    assert (cfg["lr"], cfg["group_size"]) == (2e-4, 8)
+    assert _printed(cli("score", "a.jsonl", "--config", cpu, "--print-config"), "score")["list_size"] == 20
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("extends: loop.yaml\n", encoding="utf-8")
+    res = cli("score", "a.jsonl", "--config", loop, "--print-config")
+    assert res.code == 2 and "leads back to itself" in res.stderr
