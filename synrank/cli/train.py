@@ -56,6 +56,8 @@ def register(app: typer.Typer) -> None:
         weight_decay: Annotated[float, opt(TrainConfig, "weight_decay")] = default_of(TrainConfig, "weight_decay"),
         warmup: Annotated[float, opt(TrainConfig, "warmup")] = default_of(TrainConfig, "warmup"),
         lr_floor: Annotated[float, opt(TrainConfig, "lr_floor")] = default_of(TrainConfig, "lr_floor"),
+        lr_schedule: Annotated[str, opt(TrainConfig, "lr_schedule")] = default_of(TrainConfig, "lr_schedule"),
+        grad_accumulation: Annotated[int, opt(TrainConfig, "grad_accumulation")] = default_of(TrainConfig, "grad_accumulation"),
         max_grad_norm: Annotated[float, opt(TrainConfig, "max_grad_norm")] = default_of(TrainConfig, "max_grad_norm"),
         epochs: Annotated[float, opt(TrainConfig, "epochs")] = default_of(TrainConfig, "epochs"),
         max_steps: Annotated[int, opt(TrainConfig, "max_steps")] = default_of(TrainConfig, "max_steps"),

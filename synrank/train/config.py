@@ -18,6 +18,7 @@ OT_METHODS = ("emd", "sinkhorn")
 SELECTIONS = ("random", "top", "stratified", "uniform")
 TARGETS = ("auto", "levels", "teacher")
 SIMILARITY_CHOICES = ("auto", *SIMILARITIES)
+LR_SCHEDULES = ("linear", "cadet", "warmup-decay-log")  # the shapes, with their references: synrank/train/schedule.py
 # Gradient caching turns on by itself when a step would embed more tokens than this at once (activation
 # memory grows with batch x group x length), embedding chunks of GRAD_CACHE_CHUNK_TOKENS instead.
 GRAD_CACHE_STEP_TOKENS = 32768
@@ -113,7 +114,7 @@ class TrainConfig:
         True, help="wasserstein: add other queries' passages (label 0) to each query's distribution, as SyCL does."
     )
     # optimisation
-    batch_size: int = setting(32, help="Queries per step and per process.")
+    batch_size: int = setting(32, help="Queries per micro-batch and per process (a step is --grad-accumulation micro-batches).")
     mini_batch_size: int | None = setting(
         None,
         help="Embed at most this many texts at once and cache gradients (GradCache): big batches in bounded memory, "
@@ -123,7 +124,24 @@ class TrainConfig:
     lr: float = setting(2e-5, help="Peak learning rate (AdamW).")
     weight_decay: float = setting(0.01, help="AdamW weight decay.")
     warmup: float = setting(0.1, help="Warmup: a fraction of the steps (< 1) or a number of steps.")
-    lr_floor: float = setting(0.0, help="Linear decay ends at this fraction of the peak learning rate.")
+    lr_floor: float = setting(
+        0.0,
+        help="The lowest learning rate, as a fraction of the peak: linear decays to it, cadet clips its decay at "
+        "it (0.1 in CADeT), warmup-decay-log warms up from it and decays to it (DeepSpeed's warmup_min_lr).",
+    )
+    lr_schedule: str = setting(
+        "linear",
+        help="Learning-rate shape: linear (warm-up from 1/(warmup+1), linear decay to --lr-floor), cadet (CADeT: "
+        "warm-up step/warmup from 0, then max(--lr-floor, 1 - progress)), warmup-decay-log (SyCL release: "
+        "DeepSpeed WarmupDecayLR, log warm-up over max(2, warmup) steps, linear decay to --lr-floor at the end).",
+        choices=LR_SCHEDULES,
+    )
+    grad_accumulation: int = setting(
+        1,
+        help="Optimizer step every N micro-batches of --batch-size (effective batch = batch size x processes x N); "
+        "each micro-batch has its own loss (in-batch passages from that micro-batch only) and the gradients are "
+        "averaged. Steps, warm-up, --max-steps and --save-steps count optimizer steps.",
+    )
     max_grad_norm: float = setting(1.0, help="Gradient clipping norm.")
     epochs: float = setting(1.0, help="Passes over the training queries.")
     max_steps: int = setting(-1, help="Stop after this many steps (overrides --epochs); -1 = off.")
@@ -168,6 +186,7 @@ class TrainConfig:
         check_positive(self, "group_size", "batch_size", "save_steps", "logging_steps", "max_seq_length")
         check_positive(self, "mini_batch_size", minimum=0)
         check_positive(self, "early_stopping_patience")
+        check_positive(self, "grad_accumulation")
         if self.max_steps == 0 or self.max_steps < -1:
             raise ConfigError(f"must be at least 1, or -1 for off (got {self.max_steps})", setting="max_steps")
         if bool(self.inputs) == bool(self.dataset):

@@ -46,7 +46,7 @@ from synrank.train.data import (
     to_dataset,
 )
 from synrank.train.losses import ListLabels, ListwiseLoss
-from synrank.train.schedule import WarmupLinearFloor
+from synrank.train.schedule import make_schedule
 
 LOG_NAME = "training_log.jsonl"
 LOSS_FILE = "synrank-loss.json"  # in each checkpoint: the sum of the step losses so far
@@ -162,10 +162,17 @@ def _trainer_class():
                 self.trainer._total_loss_scalar = self.trainer.loss_sum_before
 
     class ListwiseTrainer(SentenceTransformerTrainer):
-        """The sentence-transformers trainer with warmup + linear decay to a floor, and document keys in the labels."""
+        """The sentence-transformers trainer with synrank's learning-rate schedules and document keys in the labels."""
 
         data_collator_class = ListwiseDataCollator
         lr_floor: float = 0.0
+        lr_schedule: str = "linear"
+        # Every synrank loss is the mean over its micro-batch and never sees num_items_in_batch, so under
+        # gradient accumulation the trainer must divide each micro-batch's loss by the number accumulated:
+        # the step's gradient is then the mean of the micro-batch gradients, not their sum. Left to itself,
+        # transformers decides from the model's forward signature (SentenceTransformer.forward takes
+        # **kwargs) and from a "labels" column, so a renamed column would silently switch to the sum.
+        loss_is_scaled_for_ga = False
 
         def collect_features(self, inputs):
             features, labels = super().collect_features(inputs)
@@ -179,6 +186,8 @@ def _trainer_class():
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
+            # Older transformers (before loss_is_scaled_for_ga) divide only when this is False.
+            self.model_accepts_loss_kwargs = False
             self.add_callback(CarryLossSum(self))
 
         def _save_checkpoint(self, model, trial):
@@ -204,8 +213,9 @@ def _trainer_class():
 
         def create_scheduler(self, num_training_steps: int, optimizer=None):
             if self.lr_scheduler is None:
+                # num_training_steps and the warm-up count optimizer steps (micro-batches / accumulation).
                 warm = self.args.get_warmup_steps(num_training_steps)
-                fn = WarmupLinearFloor(warm, num_training_steps, self.lr_floor)
+                fn = make_schedule(self.lr_schedule, warm, num_training_steps, self.lr_floor)
                 self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, fn)
                 self._created_lr_scheduler = True
             return self.lr_scheduler
@@ -271,6 +281,7 @@ def _load_data(cfg: TrainConfig, world_size: int, info: Callable[[str], None]) -
     train_ds = to_dataset(build_columns(train_lists, seed=cfg.seed, **build))
     dev_ds = to_dataset(build_columns(dev_lists, seed=cfg.seed + 1, **build)) if dev_lists else None
     global_batch = cfg.batch_size * world_size
+    effective = effective_batch_size(cfg, world_size)
     if len(train_ds) < global_batch and _drops_last(cfg, world_size):
         # Incomplete batches are dropped here, so there would be no step at all.
         raise InputError(
@@ -278,9 +289,19 @@ def _load_data(cfg: TrainConfig, world_size: int, info: Callable[[str], None]) -
             f"({cfg.batch_size} per process x {world_size}); lower --batch-size",
             path=cfg.inputs[0] if cfg.inputs else cfg.dataset,
         )
-    if len(train_ds) < global_batch and cfg.max_steps <= 0:
-        info(f"note: {len(train_ds)} training queries for a global batch of {global_batch}")
+    if len(train_ds) < effective and cfg.max_steps <= 0:
+        # Still one optimizer step per epoch, averaging the micro-batches there are.
+        if cfg.grad_accumulation > 1:
+            parts = f"{cfg.batch_size} per process x {world_size} x {cfg.grad_accumulation} accumulated"
+            info(f"note: {len(train_ds)} training queries for an effective batch of {effective} ({parts})")
+        else:
+            info(f"note: {len(train_ds)} training queries for a global batch of {global_batch}")
     return _Data(train_ds, dev_ds, kind)
+
+
+def effective_batch_size(cfg: TrainConfig, world_size: int) -> int:
+    """Queries behind one optimizer step: micro-batch x processes x accumulated micro-batches."""
+    return cfg.batch_size * world_size * cfg.grad_accumulation
 
 
 def _drops_last(cfg: TrainConfig, world_size: int) -> bool:
@@ -326,6 +347,7 @@ def _training_args(cfg: TrainConfig, state: Path, device: Any, dtype: Any, world
         output_dir=str(state),
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accumulation,
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
         learning_rate=cfg.lr,
@@ -365,9 +387,10 @@ def _build_trainer(
 
     trainer_cls = _trainer_class()
     trainer_cls.lr_floor = cfg.lr_floor
+    trainer_cls.lr_schedule = cfg.lr_schedule
     callbacks = [
         CheckpointMarkerCallback(),
-        JsonlLogCallback(log_path, cfg.batch_size * world_size),
+        JsonlLogCallback(log_path, effective_batch_size(cfg, world_size)),
         RichProgressCallback(),
         SkipFinalCheckpointCallback(),
     ]
@@ -407,7 +430,8 @@ def _write_output(
             config=config,
             loss=loss.get_config_dict() | {"name": cfg.loss},
             data={"kind": data.kind, "train_queries": result.train_queries, "dev_queries": result.dev_queries},
-            result={k: v for k, v in asdict(result).items() if k != "out"} | {"world_size": extra["world_size"]},
+            result={k: v for k, v in asdict(result).items() if k != "out"}
+            | {"world_size": extra["world_size"], "effective_batch_size": extra["effective_batch_size"]},
             resumed_from=extra["resumed_from"],
             dtype=extra["dtype"],
         )
@@ -496,6 +520,7 @@ def _run(
     if dist.is_main:
         extra = {
             "world_size": dist.world_size,
+            "effective_batch_size": effective_batch_size(cfg, dist.world_size),
             "resumed_from": str(resume_from) if resume_from else None,
             "dtype": str(dtype).replace("torch.", ""),
         }

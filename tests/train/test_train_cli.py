@@ -111,6 +111,8 @@ def test_bad_inputs_end_in_one_line(tmp_path, cli, tiny_bi_encoder):
         ("--early-stopping-patience", "0", "--early-stopping-patience: must be at least 1"),
         ("--similarity", "l2", "--similarity: unknown value 'l2'"),
         ("--ot", "exact", "--ot: unknown value 'exact'"),
+        ("--grad-accumulation", "0", "--grad-accumulation: must be at least 1"),
+        ("--lr-schedule", "cosine", "--lr-schedule: unknown value 'cosine'"),
     ],
 )
 def test_bad_numbers_and_names_stop_before_any_work(tmp_path, cli, option, value, needle):
