@@ -84,6 +84,11 @@ class TrainConfig:
     query_prefix: str = setting("", help="Text put before every query (e.g. 'query: ' for e5).")
     doc_prefix: str = setting("", help="Text put before every passage (e.g. 'passage: ' for e5).")
     max_seq_length: int | None = setting(None, help="Truncate texts to this many tokens (default: the model's).")
+    dropout: float | None = setting(
+        None,
+        help="Dropout of the transformer (hidden and attention probabilities) while training; default: the "
+        "model's own (CADeT trains at 0.0).",
+    )
     # loss
     similarity: str = setting(
         "auto",
@@ -124,6 +129,12 @@ class TrainConfig:
     lr: float = setting(2e-5, help="Peak learning rate (AdamW).")
     weight_decay: float = setting(0.01, help="AdamW weight decay.")
     warmup: float = setting(0.1, help="Warmup: a fraction of the steps (< 1) or a number of steps.")
+    warmup_epochs: float | None = setting(
+        None,
+        help="Warm-up as a number of epochs' optimizer steps instead of --warmup, e.g. 0.5 (CADeT: half an epoch, "
+        "train_e5_listwise.py:465).",
+    )
+    warmup_min_steps: int = setting(0, help="At least this many warm-up steps (CADeT: 10, train_e5_listwise.py:465).")
     lr_floor: float = setting(
         0.0,
         help="The lowest learning rate, as a fraction of the peak: linear decays to it, cadet clips its decay at "
@@ -175,7 +186,10 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"must be zero or more (got {value})", setting=name)
-        for name in ("lr_floor", "fn_margin"):
+        if self.warmup_epochs is not None and not (math.isfinite(self.warmup_epochs) and self.warmup_epochs >= 0):
+            raise ConfigError(f"must be zero or more (got {self.warmup_epochs})", setting="warmup_epochs")
+        check_positive(self, "warmup_min_steps", minimum=0)
+        for name in ("lr_floor", "fn_margin", "dropout"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 1:
                 raise ConfigError(f"is a fraction, in [0, 1] (got {value})", setting=name)

@@ -167,6 +167,8 @@ def _trainer_class():
         data_collator_class = ListwiseDataCollator
         lr_floor: float = 0.0
         lr_schedule: str = "linear"
+        warmup_epochs: float | None = None
+        warmup_min_steps: int = 0
         # Every synrank loss is the mean over its micro-batch and never sees num_items_in_batch, so under
         # gradient accumulation the trainer must divide each micro-batch's loss by the number accumulated:
         # the step's gradient is then the mean of the micro-batch gradients, not their sum. Left to itself,
@@ -215,6 +217,11 @@ def _trainer_class():
             if self.lr_scheduler is None:
                 # num_training_steps and the warm-up count optimizer steps (micro-batches / accumulation).
                 warm = self.args.get_warmup_steps(num_training_steps)
+                if self.warmup_epochs is not None:
+                    # As CADeT counts it: the optimizer steps of one epoch (train_e5_listwise.py:464-465).
+                    per_epoch = max(1, len(self.get_train_dataloader()) // self.args.gradient_accumulation_steps)
+                    warm = int(self.warmup_epochs * per_epoch)
+                warm = max(warm, self.warmup_min_steps)
                 fn = make_schedule(self.lr_schedule, warm, num_training_steps, self.lr_floor)
                 self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, fn)
                 self._created_lr_scheduler = True
@@ -315,9 +322,30 @@ def _load_model(cfg: TrainConfig, device: Any) -> Any:
     model = load_sentence_transformer(cfg.model, device=str(device), trust_remote_code=cfg.trust_remote_code)
     if cfg.max_seq_length:
         model.max_seq_length = cfg.max_seq_length
+    if cfg.dropout is not None:
+        _set_dropout(model, cfg.dropout)
     # Widget examples for the model card run the model on data at every save: slow, and not our card.
     model.model_card_data.generate_widget_examples = False
     return model
+
+
+def _set_dropout(model: Any, p: float) -> None:
+    """Every dropout layer of the transformer at ``p``, and its config to match (saved with the model).
+
+    CADeT sets ``hidden_dropout_prob`` and ``attention_probs_dropout_prob`` in the config before loading
+    (train_e5_listwise.py:49-51); the modules already built are changed here instead of reloading.
+    """
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+    for sub in model.modules():
+        config = getattr(sub, "config", None)
+        if config is not None and hasattr(config, "hidden_dropout_prob"):
+            config.hidden_dropout_prob = p
+            if hasattr(config, "attention_probs_dropout_prob"):
+                config.attention_probs_dropout_prob = p
 
 
 def _normalises(model: Any) -> bool:
@@ -388,6 +416,8 @@ def _build_trainer(
     trainer_cls = _trainer_class()
     trainer_cls.lr_floor = cfg.lr_floor
     trainer_cls.lr_schedule = cfg.lr_schedule
+    trainer_cls.warmup_epochs = cfg.warmup_epochs
+    trainer_cls.warmup_min_steps = cfg.warmup_min_steps
     callbacks = [
         CheckpointMarkerCallback(),
         JsonlLogCallback(log_path, effective_batch_size(cfg, world_size)),

@@ -190,3 +190,39 @@ def test_lr_schedule_drives_the_optimizer(tmp_path, cli, tiny_bi_encoder, schedu
     }[schedule]
     assert lrs == pytest.approx([1e-3 * e for e in expected])
     assert json.loads((out / "manifest.json").read_text())["config"]["lr_schedule"] == schedule
+
+
+@pytest.mark.parametrize(("warmup_epochs", "min_steps", "warm"), [(0.5, 0, 2), (0.5, 3, 3), (0.25, 0, 1)])
+def test_warmup_in_epochs_with_a_minimum_counts_an_epochs_optimizer_steps(tmp_path, cli, tiny_bi_encoder, warmup_epochs, min_steps, warm):
+    """CADeT's warm-up, max(10, half an epoch's steps) (train_e5_listwise.py:464-465): 16 queries at batch 4 = 4 steps
+    an epoch, 2 epochs; the warm-up is int(epochs x 4) steps, at least --warmup-min-steps."""
+    src = write_synth(tmp_path / "s.jsonl", n=16)
+    out = tmp_path / "o"
+    r = cli(
+        "train", src, "--model", tiny_bi_encoder, "--loss", "infonce", "--out", out, "--batch-size", "4", "--epochs", "2",
+        "--warmup-epochs", str(warmup_epochs), "--warmup-min-steps", str(min_steps), "--lr", "1e-3", "--lr-floor", "0.1",
+        "--lr-schedule", "cadet", "--dtype", "fp32", "--threads", "1", "--logging-steps", "1",
+    )
+    assert r.code == 0, r.stderr
+    log = [json.loads(x) for x in (out / "training_log.jsonl").read_text().splitlines()]
+    lrs = [rec["lr"] for rec in log if "loss" in rec]
+    assert lrs == pytest.approx([1e-3 * cadet_reference(s, warm, 8) for s in range(8)])
+
+
+def test_dropout_setting_reaches_every_dropout_layer_and_the_saved_config(tiny_bi_encoder, tmp_path):
+    from synrank.train.config import TrainConfig
+    from synrank.train.trainer import _load_model
+
+    model = _load_model(TrainConfig(out=tmp_path / "m", inputs=["x"], model=str(tiny_bi_encoder), dropout=0.0), "cpu")
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert layers and all(m.p == 0.0 for m in layers)
+    model.train()  # dropout would make two passes differ; at 0.0 they are equal
+    feats = model.tokenize(["a query about cells", "another passage"])
+    first = model(dict(feats))["sentence_embedding"]
+    second = model(dict(feats))["sentence_embedding"]
+    assert torch.equal(first, second)
+    model.save(str(tmp_path / "saved"))
+    config = json.loads(next((tmp_path / "saved").rglob("config.json")).read_text())
+    assert config["hidden_dropout_prob"] == 0.0 and config["attention_probs_dropout_prob"] == 0.0
+    default = _load_model(TrainConfig(out=tmp_path / "m", inputs=["x"], model=str(tiny_bi_encoder)), "cpu")
+    assert any(m.p > 0 for m in default.modules() if isinstance(m, torch.nn.Dropout))  # untouched without the setting
