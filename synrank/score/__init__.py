@@ -4,7 +4,7 @@
   ``run_fuse(FuseConfig) -> FuseResult``.
 - :mod:`.lists`: read search output / generate docs output / TREC runs; build each query's list.
 - :mod:`.fusion`: reciprocal rank fusion, normalised CombSUM, combining several teachers.
-- :mod:`.teachers`: cross-encoder, bi-encoder, BM25 and LLM-judge teachers behind one interface.
+- :mod:`.teachers`: cross-encoder, T5 reranker (monoT5, RankT5), bi-encoder, BM25 and LLM-judge teachers behind one interface.
 - :mod:`.pipeline`: attach passage text, score pairs chunk by chunk, build output records.
 - :mod:`.filters`: the distillation filters (source in top K, list length, source ranked first, bottom
   cutoff, list size, percentile min-max normalisation), CADeT's reference semantics by default.

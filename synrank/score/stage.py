@@ -25,6 +25,7 @@ from synrank.config import as_dict, check_choices, setting
 from synrank.errors import ConfigError
 from synrank.score.filters import FilterConfig
 from synrank.score.fusion import FUSIONS, RRF_K
+from synrank.score.teachers.t5 import MONOT5_SCORES, MONOT5_TEMPLATE, MONOT5_TOKENS, RANKT5_TEMPLATE, RANKT5_TOKEN, check_template, split_token_pair
 
 DEFAULT_TEACHER = "bi-encoder:minilm"
 # Bumped when the saved scores (<out>.scored.jsonl) change meaning, so older ones are rescored.
@@ -40,7 +41,7 @@ class ScoreConfig(FilterConfig):
     )
     teacher: list[str] = setting(
         default_factory=list,
-        help=f"KIND:MODEL, repeatable. Kinds: cross-encoder (sentence-transformers CrossEncoder), bi-encoder (alias/folder/hub id), bm25, llm (e.g. llm:smollm2). Default: {DEFAULT_TEACHER}.",
+        help=f"KIND:MODEL, repeatable. Kinds: cross-encoder (sentence-transformers CrossEncoder), monot5 / rankt5 (T5 rerankers, e.g. monot5:castorini/monot5-base-msmarco), bi-encoder (alias/folder/hub id), bm25, llm (e.g. llm:smollm2). Default: {DEFAULT_TEACHER}.",
     )
     corpus: str | None = setting(None, help="Corpus for passage texts (BEIR folder, JSONL/TSV); also the BM25 teacher's statistics.")
     queries: str | None = setting(None, help="Query texts for TREC-run inputs (TSV/JSONL/BEIR folder).")
@@ -61,6 +62,17 @@ class ScoreConfig(FilterConfig):
         help="cross-encoder teachers: none (raw logits, as the CADeT reference) or model (the model's activation, e.g. sigmoid for bge rerankers; earlier synrank).",
         choices=("none", "model"),
     )
+    monot5_score: str = setting(
+        "log-softmax",
+        help="monot5 teachers: log-softmax (log p(true) over {true, false}, as pygaggle and the CADeT reference) or logit (the raw 'true' logit).",
+        choices=MONOT5_SCORES,
+    )
+    monot5_template: str = setting(MONOT5_TEMPLATE, help="monot5 teachers: the input, with {query} and {passage}.")
+    monot5_tokens: str = setting(
+        MONOT5_TOKENS, help="monot5 teachers: the answer tokens TRUE,FALSE (vocabulary pieces, words of one token, or ids; e.g. ▁yes,▁no for mT5 models)."
+    )
+    rankt5_template: str = setting(RANKT5_TEMPLATE, help="rankt5 teachers: the input, with {query} and {passage}.")
+    rankt5_token: str = setting(RANKT5_TOKEN, help="rankt5 teachers: the token whose first-step logit is the score.")
     llm_levels: int = setting(4, help="llm teacher: number of relevance levels (TREC DL scale for 4).")
     query_prefix: str = setting("", help="bi-encoder teacher: prefix for queries (e.g. 'query: ').")
     doc_prefix: str = setting("", help="bi-encoder teacher: prefix for passages (e.g. 'passage: ').")
@@ -87,6 +99,11 @@ class ScoreConfig(FilterConfig):
             self.out = None if str(self.out) == "-" else Path(self.out)
         for spec in self.teacher:
             parse_teacher_spec(spec)  # unknown kinds fail before any file is read
+        check_template(self.monot5_template, "monot5_template")
+        check_template(self.rankt5_template, "rankt5_template")
+        split_token_pair(self.monot5_tokens, "monot5_tokens")
+        if not self.rankt5_token.strip():
+            raise ConfigError("needs a token", setting="rankt5_token")
         if not 2 <= self.llm_levels <= 10:
             raise ConfigError(f"must be between 2 and 10, labels being single digits (got {self.llm_levels})", setting="llm_levels")
         if self.chunk <= 0:
@@ -179,7 +196,7 @@ def _run(cfg: ScoreConfig, target: Any, info: Callable[[str], None], progress: b
     from synrank.score.filters import apply_filters
     from synrank.score.lists import read_lists, select_lists
     from synrank.score.pipeline import ScoringOptions, attach_text, output_record, score_lists
-    from synrank.score.teachers import TeacherConfig, make_teacher
+    from synrank.score.teachers import TeacherConfig, make_teacher, parse_teacher_spec
     from synrank.search.records import read_query_records
 
     specs = cfg.teachers
@@ -237,6 +254,12 @@ def _run(cfg: ScoreConfig, target: Any, info: Callable[[str], None], progress: b
         "max_length": cfg.max_length,
         "dtype": cfg.dtype,
     }
+    kinds = {parse_teacher_spec(s)[0] for s in specs}
+    # Only when a T5 teacher scores, so the work files of other teachers keep resuming.
+    if "monot5" in kinds:
+        key["monot5"] = [cfg.monot5_score, cfg.monot5_template, cfg.monot5_tokens]
+    if "rankt5" in kinds:
+        key["rankt5"] = [cfg.rankt5_template, cfg.rankt5_token]
     scored_path = None if out is None else out.with_name(out.name + ".scored.jsonl")
     if scored_path is not None:
         # synrank's own work file: other settings rebuild it (said on stderr), it never becomes an input's.
@@ -260,7 +283,20 @@ def _run(cfg: ScoreConfig, target: Any, info: Callable[[str], None], progress: b
             if not cfg.teacher:
                 info(f"no teacher given: using {DEFAULT_TEACHER} (the bundled all-MiniLM-L6-v2); a cross-encoder is the usual teacher")
             teachers = [
-                make_teacher(s, tconf, corpus=cfg.corpus, llm_levels=cfg.llm_levels, query_prefix=cfg.query_prefix, doc_prefix=cfg.doc_prefix, log=info)
+                make_teacher(
+                    s,
+                    tconf,
+                    corpus=cfg.corpus,
+                    llm_levels=cfg.llm_levels,
+                    query_prefix=cfg.query_prefix,
+                    doc_prefix=cfg.doc_prefix,
+                    log=info,
+                    monot5_score=cfg.monot5_score,
+                    monot5_template=cfg.monot5_template,
+                    monot5_tokens=cfg.monot5_tokens,
+                    rankt5_template=cfg.rankt5_template,
+                    rankt5_token=cfg.rankt5_token,
+                )
                 for s in specs
             ]
             all_q = [ql.query for ql in lists for _c in ql.candidates]

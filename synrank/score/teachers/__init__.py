@@ -8,7 +8,7 @@ from typing import Any
 from synrank.errors import ConfigError
 from synrank.score.teachers.base import Teacher, TeacherConfig
 
-KINDS = ("cross-encoder", "bi-encoder", "bm25", "llm")
+KINDS = ("cross-encoder", "monot5", "rankt5", "bi-encoder", "bm25", "llm")
 
 
 def parse_teacher_spec(spec: str) -> tuple[str, str]:
@@ -31,12 +31,26 @@ def make_teacher(
     query_prefix: str = "",
     doc_prefix: str = "",
     log: Any = None,
+    monot5_score: str = "log-softmax",
+    monot5_template: str | None = None,
+    monot5_tokens: str | None = None,
+    rankt5_template: str | None = None,
+    rankt5_token: str | None = None,
 ) -> Teacher:
+    """The teacher ``spec`` names. Keywords of other kinds are ignored; ``None`` = the kind's default."""
     kind, model = parse_teacher_spec(spec)
     if kind == "cross-encoder":
         from synrank.score.teachers.cross_encoder import CrossEncoderTeacher
 
         return CrossEncoderTeacher(model, config)
+    if kind == "monot5":
+        from synrank.score.teachers.t5 import MONOT5_TEMPLATE, MONOT5_TOKENS, MonoT5Teacher
+
+        return MonoT5Teacher(model, config, template=monot5_template or MONOT5_TEMPLATE, tokens=monot5_tokens or MONOT5_TOKENS, score=monot5_score)
+    if kind == "rankt5":
+        from synrank.score.teachers.t5 import RANKT5_TEMPLATE, RANKT5_TOKEN, RankT5Teacher
+
+        return RankT5Teacher(model, config, template=rankt5_template or RANKT5_TEMPLATE, token=rankt5_token or RANKT5_TOKEN)
     if kind == "bi-encoder":
         from synrank.score.teachers.bi_encoder import BiEncoderTeacher
 
