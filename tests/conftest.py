@@ -76,6 +76,14 @@ def smollm2_gguf() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_t5(tmp_path_factory) -> Path:
+    """A random 2-layer T5 reranker (d_model 32) with a T5 tokenizer built offline (tests/helpers.py)."""
+    from helpers import build_tiny_t5
+
+    return build_tiny_t5(tmp_path_factory.mktemp("tiny-t5"))
+
+
+@pytest.fixture(scope="session")
 def tiny_bi_encoder(tmp_path_factory, minilm_path) -> Path:
     """A tiny random BERT sentence-transformer (mean pooling, normalised) with MiniLM's tokenizer."""
     import torch

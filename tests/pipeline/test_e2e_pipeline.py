@@ -146,3 +146,33 @@ def test_example_scripts_start_from_given_data(tmp_path, slice_dir, msmarco_dir,
     assert "given, not regenerated" in p.stderr and "synrank generate" not in p.stderr
     assert not (work / generated).exists() and given.read_bytes() == before
     assert (work / "compare.md").read_text().count("|") > 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["domain_adaptation.sh", "graded_synthetic.sh"])
+def test_example_scripts_on_the_reference_recipes_tiny(tmp_path, slice_dir, msmarco_dir, script, tiny_t5):
+    """SIZE=full's recipes (examples/recipes/*-reference.yaml) at SIZE=tiny, the bundled models standing in for the GPU
+    ones (a tiny random RankT5 for the teacher): every reference setting runs (schedules, accumulation, redraw,
+    evaluation before training, CADeT's stopping rule, dropout 0, pool depth 20, lists of 20)."""
+    import os
+
+    work = tmp_path / "work"
+    recipe = "cadet-reference.yaml" if script == "domain_adaptation.sh" else "sycl-reference.yaml"
+    env = {**os.environ, "SIZE": "tiny", "WORK": str(work), "RECIPE": str(REPO / "examples" / "recipes" / recipe),
+           "BACKEND": "llamacpp", "BASE": "minilm", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    if script == "domain_adaptation.sh":
+        env["TEACHERS"] = f"rankt5:{tiny_t5}"
+    args = [str(slice_dir)] if script == "domain_adaptation.sh" else [str(msmarco_dir / "dl19-queries.tsv"), str(slice_dir)]
+    p = subprocess.run(["bash", str(REPO / "examples" / script), *args], env=env, capture_output=True, text=True, timeout=1800)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert (work / "compare.md").read_text().count("|") > 10
+    trained = "ckpt-kd-s42" if script == "domain_adaptation.sh" else "ckpt-ws2-s42"
+    manifest = json.loads((work / trained / "manifest.json").read_text())
+    assert manifest["config_file"]["path"] == str((work / "recipe.yaml").resolve())
+    config = manifest["config"]
+    if script == "domain_adaptation.sh":
+        assert (config["lr_schedule"], config["warmup_min_steps"], config["dropout"], config["eval_at_start"]) == ("cadet", 10, 0.0, True)
+        lists = json.loads((work / "lists.jsonl.manifest.json").read_text())["config"]
+        assert (lists["depth"], lists["teacher"]) == (20, [f"rankt5:{tiny_t5}"])
+    else:
+        assert (config["lr_schedule"], config["grad_accumulation"], config["redraw"], config["weight_decay"]) == ("warmup-decay-log", 4, True, 0.0)

@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import T5_WORDS as WORDS
 from helpers import TOY_DOCS
 
 from synrank.errors import ConfigError
@@ -16,39 +17,8 @@ from synrank.score.teachers import make_teacher
 from synrank.score.teachers.base import TeacherConfig
 from synrank.score.teachers.t5 import MonoT5Teacher, RankT5Teacher, check_template
 
-WORDS = (
-    "the quick brown fox jumps over lazy dog dogs cat sleeps all day while barks a is small omnivorous mammal hunts at night "
-    "are loyal animals and love long walks quantum computers use qubits for computation what do foxes eat true false yes"
-).split()
 QUERIES = ["lazy dog", "fox hunting at night", "qubits", "what do foxes eat"]
 PASSAGES = [TOY_DOCS["d1"], TOY_DOCS["d2"], TOY_DOCS["d4"], "A fox is a small omnivorous mammal " * 6]
-
-
-@pytest.fixture(scope="module")
-def tiny_t5(tmp_path_factory):
-    """A random 2-layer T5 (d_model 32) with a T5 tokenizer: Unigram pieces with '▁' word starts, single
-    characters as fallback, </s> appended, and 20 <extra_id_N> tokens (RankT5's score token among them)."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import T5Config, T5ForConditionalGeneration, T5TokenizerFast
-
-    pieces = {"<pad>": 0.0, "</s>": 0.0, "<unk>": 0.0, "▁": -3.0}
-    for w in [*WORDS, "Query", "Document", "Relevant", "The", "A", "Dogs", "Quantum"]:
-        pieces["▁" + w] = -5.0
-        pieces[w] = -6.0
-    for ch in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:;.,?!'-":
-        pieces.setdefault(ch, -10.0)
-    model = Tokenizer(models.Unigram(list(pieces.items()), unk_id=2, byte_fallback=False))
-    model.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
-    model.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    model.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)])
-    tok = T5TokenizerFast(tokenizer_object=model, eos_token="</s>", unk_token="<unk>", pad_token="<pad>", extra_ids=20)
-    torch.manual_seed(0)
-    cfg = T5Config(vocab_size=len(tok), d_model=32, d_ff=64, d_kv=16, num_layers=2, num_heads=2, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
-    out = tmp_path_factory.mktemp("tiny-t5")
-    T5ForConditionalGeneration(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="module")
