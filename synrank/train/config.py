@@ -17,6 +17,10 @@ SIMILARITIES = ("cosine", "dot")
 OT_METHODS = ("emd", "sinkhorn")
 SELECTIONS = ("random", "top", "stratified", "uniform")
 TARGETS = ("auto", "levels", "teacher")
+# What counts as a better dev evaluation for early stopping: the total dev loss, or (CADeT's rule) the
+# total dev loss or the dev KL term.
+STOPPING_METRICS = ("loss", "loss-or-kl")
+KL_LOSSES = ("kl", "kl+infonce")
 SIMILARITY_CHOICES = ("auto", *SIMILARITIES)
 LR_SCHEDULES = ("linear", "cadet", "warmup-decay-log")  # the shapes, with their references: synrank/train/schedule.py
 # Gradient caching turns on by itself when a step would embed more tokens than this at once (activation
@@ -74,6 +78,13 @@ class TrainConfig:
         help="How to pick the group from a longer list: random, top, stratified (these keep the top passage), "
         "uniform (any passages, as trove's 'random' in the SyCL release).",
         choices=SELECTIONS,
+    )
+    redraw: bool = setting(
+        False,
+        help="Draw each query's group anew every epoch (as trove does on every read, used by the SyCL release), "
+        "from --seed, the epoch and the query: the same seed gives the same groups, and a resumed run the groups "
+        "of an uninterrupted one. Off: one group per query for the whole run. No effect with --selection top; "
+        "the dev set's groups stay fixed.",
     )
     target: str = setting(
         "auto", help="Targets from score lists: auto (teacher scores), teacher, levels (the 'label' field).", choices=TARGETS
@@ -160,6 +171,18 @@ class TrainConfig:
     early_stopping_patience: int | None = setting(
         None, help="Stop after N evaluations without a better dev loss (needs --eval-split)."
     )
+    early_stopping_metric: str = setting(
+        "loss",
+        help="What resets --early-stopping-patience: loss (a lower total dev loss than every earlier evaluation), "
+        "loss-or-kl (CADeT: a lower total dev loss or a lower dev KL term; kl, kl+infonce). Either way the "
+        "checkpoint kept is the one with the lowest total dev loss.",
+        choices=STOPPING_METRICS,
+    )
+    eval_at_start: bool = setting(
+        False,
+        help="Evaluate the dev set before the first step (logged at step 0), as CADeT does; the untrained model "
+        "then counts for the best checkpoint (the base model is written if no later evaluation beats it).",
+    )
     save_steps: int = setting(500, help="Checkpoint (and evaluate) every N steps.")
     logging_steps: int = setting(10, help="Write a training_log.jsonl record every N steps.")
     seed: int = setting(42, help="Random seed (Python, NumPy, torch).")
@@ -209,5 +232,16 @@ class TrainConfig:
             raise ConfigError("goes with a dataset folder (negatives for real queries)", setting="negatives")
         if self.loss == "ws2" and self.batch_size < 2:
             raise ConfigError("ws2 fits a Gaussian to the batch's rows: use 2 or more", setting="batch_size")
-        if self.early_stopping_patience and self.eval_split <= 0:
-            raise ConfigError("needs a dev set: set eval_split (e.g. 0.1)", setting="early_stopping_patience")
+        for name in ("early_stopping_patience", "eval_at_start"):
+            if getattr(self, name) and self.eval_split <= 0:
+                raise ConfigError("needs a dev set: set eval_split (e.g. 0.1)", setting=name)
+        if self.early_stopping_metric != "loss":
+            if self.eval_split <= 0:
+                raise ConfigError("needs a dev set: set eval_split (e.g. 0.1)", setting="early_stopping_metric")
+            if not self.early_stopping_patience:
+                raise ConfigError("steers early stopping: set early_stopping_patience too", setting="early_stopping_metric")
+            if self.loss not in KL_LOSSES:
+                raise ConfigError(
+                    f"{self.early_stopping_metric} needs a loss with a KL term ({', '.join(KL_LOSSES)}), not {self.loss}",
+                    setting="early_stopping_metric",
+                )

@@ -8,7 +8,8 @@ Three sources, one record type (:class:`TrainList`):
   "label"?}]}``; targets are the teacher scores (or the labels with ``target="labels"``).
 - real data (queries + qrels + corpus, negatives from a ``search`` run): see :mod:`synrank.train.real`.
 
-Each step sees ``group_size`` passages per query, chosen by :func:`select_group`. Every problem in the
+Each step sees ``group_size`` passages per query, chosen by :func:`select_group`: once per run
+(:func:`build_columns`) or anew every epoch (:func:`redraw_dataset`, ``--redraw``). Every problem in the
 input is reported as one :class:`~synrank.errors.InputError` naming the file and line.
 """
 
@@ -134,7 +135,21 @@ def select_group(lst: TrainList, size: int, mode: str, rng: random.Random) -> tu
 
 
 def select_indices(lst: TrainList, size: int, mode: str, rng: random.Random) -> list[int]:
-    """Choose ``size`` passages of a list; the top-target passage is always kept (it is InfoNCE's positive).
+    """Choose ``size`` passages of a list (see :func:`choose_indices`); a list shorter than ``size`` is an error."""
+    check_group_size(lst, size)
+    return choose_indices(lst.targets, size, mode, rng)
+
+
+def check_group_size(lst: TrainList, size: int) -> None:
+    n = len(lst.texts)
+    if n < size:
+        raise InputError(
+            f"query {lst.query_id!r} has {n} passages, fewer than --group-size {size}", path=lst.path or None, line=lst.line
+        )
+
+
+def choose_indices(targets: list[float], size: int, mode: str, rng: random.Random) -> list[int]:
+    """Choose ``size`` of ``len(targets) >= size`` passages; the top-target passage is always kept (it is InfoNCE's positive).
 
     - ``top``: the ``size`` highest targets.
     - ``random``: the top passage plus ``size - 1`` others drawn at random.
@@ -144,12 +159,8 @@ def select_indices(lst: TrainList, size: int, mode: str, rng: random.Random) -> 
       ``passage_selection_strategy``, used by the SyCL release); the group's best passage is then InfoNCE's
       positive.
     """
-    n = len(lst.texts)
-    if n < size:
-        raise InputError(
-            f"query {lst.query_id!r} has {n} passages, fewer than --group-size {size}", path=lst.path or None, line=lst.line
-        )
-    order = sorted(range(n), key=lambda i: -lst.targets[i])  # stable: ties keep input order
+    n = len(targets)
+    order = sorted(range(n), key=lambda i: -targets[i])  # stable: ties keep input order
     top = order[0]
     if mode == "top":
         chosen = order[:size]
@@ -157,11 +168,11 @@ def select_indices(lst: TrainList, size: int, mode: str, rng: random.Random) -> 
         rest = order[1:]
         chosen = [top, *rng.sample(rest, size - 1)]
     elif mode == "uniform":
-        chosen = sorted(rng.sample(range(n), size), key=lambda i: -lst.targets[i])
+        chosen = sorted(rng.sample(range(n), size), key=lambda i: -targets[i])
     elif mode == "stratified":
         buckets: dict[float, list[int]] = {}
         for i in order[1:]:
-            buckets.setdefault(lst.targets[i], []).append(i)
+            buckets.setdefault(targets[i], []).append(i)
         for members in buckets.values():
             rng.shuffle(members)
         levels = sorted(buckets, reverse=True)
@@ -205,6 +216,23 @@ def split_dev(lists: list[TrainList], fraction: float, seed: int) -> tuple[list[
     return [lists[i] for i in train], [lists[i] for i in dev]
 
 
+def _group_columns(group_size: int) -> dict[str, list[Any]]:
+    cols: dict[str, list[Any]] = {"query": []}
+    for j in range(group_size):
+        cols[f"passage_{j + 1}"] = []
+    cols["label"] = []
+    cols["doc_keys"] = []
+    return cols
+
+
+def _add_group(cols: dict[str, list[Any]], query: str, texts: list[str], targets: list[float], keys: list[int], chosen: list[int]) -> None:
+    cols["query"].append(query)
+    for j, i in enumerate(chosen):
+        cols[f"passage_{j + 1}"].append(texts[i])
+    cols["label"].append([targets[i] for i in chosen])
+    cols["doc_keys"].append([keys[i] for i in chosen])
+
+
 def build_columns(
     lists: list[TrainList],
     *,
@@ -219,19 +247,72 @@ def build_columns(
     if group_size < 1:
         raise ConfigError("must be at least 1", setting="group_size")
     rng = random.Random(seed)
-    cols: dict[str, list[Any]] = {"query": []}
-    for j in range(group_size):
-        cols[f"passage_{j + 1}"] = []
-    cols["label"] = []
-    cols["doc_keys"] = []
+    cols = _group_columns(group_size)
     for lst in lists:
         chosen = select_indices(lst, group_size, selection, rng)
-        cols["query"].append(query_prefix + lst.query)
-        for j, i in enumerate(chosen):
-            cols[f"passage_{j + 1}"].append(doc_prefix + lst.texts[i])
-        cols["label"].append([lst.targets[i] for i in chosen])
-        cols["doc_keys"].append([doc_key(lst.doc_ids[i]) for i in chosen])
+        texts = [doc_prefix + t for t in lst.texts]
+        _add_group(cols, query_prefix + lst.query, texts, lst.targets, [doc_key(d) for d in lst.doc_ids], chosen)
     return cols
+
+
+class GroupRedraw:
+    """A ``datasets`` transform that draws each query's group anew for every epoch (``--redraw``).
+
+    trove (used by the SyCL release) draws the group with NumPy's global generator on every read, so its
+    groups depend on the reading order and the number of dataloader workers. Here the group of row ``r`` in
+    epoch ``e`` is a pure function of ``(seed, e, r)``: any process, any number of reads, and a run resumed
+    mid-epoch see the same groups as one uninterrupted run. The trainer sets :attr:`epoch` at the start of
+    every epoch (with dataloader workers, before they are started for that epoch).
+    """
+
+    def __init__(self, group_size: int, selection: str, seed: int) -> None:
+        self.group_size = group_size
+        self.selection = selection
+        self.seed = seed
+        self.epoch = 0
+
+    def rng(self, row: int) -> random.Random:
+        # str seeds are hashed with SHA-512 by `random`: stable across processes, runs and PYTHONHASHSEED.
+        return random.Random(f"synrank-redraw:{self.seed}:{self.epoch}:{row}")
+
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        cols = _group_columns(self.group_size)
+        for row, query, texts, targets, keys in zip(batch["row"], batch["query"], batch["texts"], batch["targets"], batch["keys"]):
+            chosen = choose_indices(targets, self.group_size, self.selection, self.rng(row))
+            _add_group(cols, query, texts, targets, keys, chosen)
+        return cols
+
+
+def redraw_dataset(
+    lists: list[TrainList],
+    *,
+    group_size: int,
+    selection: str,
+    seed: int,
+    query_prefix: str = "",
+    doc_prefix: str = "",
+):
+    """A ``datasets.Dataset`` of whole lists whose rows read as :func:`build_columns` rows, the group drawn by
+    the returned :class:`GroupRedraw` (set its ``epoch``) on every read."""
+    from datasets import Dataset
+
+    if group_size < 1:
+        raise ConfigError("must be at least 1", setting="group_size")
+    if selection not in SELECTIONS:
+        raise ConfigError(f"unknown value {selection!r} (use one of {', '.join(SELECTIONS)})", setting="selection")
+    for lst in lists:
+        check_group_size(lst, group_size)
+    redraw = GroupRedraw(group_size, selection, seed)
+    data = Dataset.from_dict(
+        {
+            "row": list(range(len(lists))),
+            "query": [query_prefix + lst.query for lst in lists],
+            "texts": [[doc_prefix + t for t in lst.texts] for lst in lists],
+            "targets": [list(lst.targets) for lst in lists],
+            "keys": [[doc_key(d) for d in lst.doc_ids] for lst in lists],
+        }
+    )
+    return data.with_transform(redraw), redraw
 
 
 def to_dataset(columns: dict[str, list[Any]]):

@@ -31,6 +31,7 @@ from synrank.formats.outputs import OutputLock, ResumeState, check_output, guard
 from synrank.train.callbacks import (
     COMPLETE_MARKER,
     CheckpointMarkerCallback,
+    DevLossStopping,
     JsonlLogCallback,
     RichProgressCallback,
     SkipFinalCheckpointCallback,
@@ -38,10 +39,12 @@ from synrank.train.callbacks import (
 from synrank.train import losses
 from synrank.train.config import TrainConfig, auto_mini_batch_size
 from synrank.train.data import (
+    GroupRedraw,
     TrainList,
     build_columns,
     check_positives,
     read_train_lists,
+    redraw_dataset,
     split_dev,
     to_dataset,
 )
@@ -61,6 +64,7 @@ class TrainResult:
     seconds: float
     final_loss: float | None
     best_eval_loss: float | None
+    best_eval_step: int | None = None  # the step of the model written (lowest dev loss); 0 = the base model
 
 
 def state_dir_for(out: Path) -> Path:
@@ -151,6 +155,20 @@ def _trainer_class():
             batch["doc_keys"] = keys
             return batch
 
+    class RedrawEpoch(TrainerCallback):
+        """Tells the ``--redraw`` transform which epoch is starting.
+
+        The epoch is the trainer's own: ``global_step // updates per epoch``, which is also how it finds the
+        epoch to resume in, so a resumed run draws the groups of an uninterrupted one.
+        """
+
+        def __init__(self, trainer: Any, redraw: GroupRedraw) -> None:
+            self.trainer = trainer
+            self.redraw = redraw
+
+        def on_epoch_begin(self, args, state, control, **kwargs):
+            self.redraw.epoch = state.global_step // self.trainer.updates_per_epoch
+
     class CarryLossSum(TrainerCallback):
         """Starts a resumed run's running loss total at the checkpoint's (the trainer zeroes it just before)."""
 
@@ -186,11 +204,42 @@ def _trainer_class():
         # step losses is saved with every checkpoint and carried into the resumed run's running total.
         loss_sum_before: float | None = None
 
-        def __init__(self, *args, **kwargs):
+        updates_per_epoch: int = 1
+
+        def __init__(self, *args, redraw: GroupRedraw | None = None, **kwargs):
             super().__init__(*args, **kwargs)
             # Older transformers (before loss_is_scaled_for_ga) divide only when this is False.
             self.model_accepts_loss_kwargs = False
             self.add_callback(CarryLossSum(self))
+            if redraw is not None:
+                self.add_callback(RedrawEpoch(self, redraw))
+
+        def set_initial_training_values(self, args, dataloader):
+            values = super().set_initial_training_values(args, dataloader)
+            self.updates_per_epoch = values[1]
+            return values
+
+        def evaluation_loop(self, *args, **kwargs):
+            """The trainer's loop, plus the loss's terms (``eval_kl``, ``eval_infonce``) next to ``eval_loss``."""
+            terms = isinstance(self.loss, ListwiseLoss)
+            if terms:
+                self.loss.start_tally()
+            try:
+                output = super().evaluation_loop(*args, **kwargs)
+            finally:
+                means = self.loss.stop_tally() if terms else {}
+            prefix = kwargs.get("metric_key_prefix", "eval")
+            for name, value in means.items():
+                output.metrics[f"{prefix}_{name}"] = value
+            return output
+
+        def evaluate(self, *args, **kwargs):
+            metrics = super().evaluate(*args, **kwargs)
+            if self.state.global_step == 0 and self.args.metric_for_best_model:
+                # The evaluation before training (--eval-at-start) is a candidate for the best model, as in
+                # CADeT; the trainer itself only ranks evaluations made during training.
+                self._determine_best_metric(metrics=metrics, trial=None)
+            return metrics
 
         def _save_checkpoint(self, model, trial):
             super()._save_checkpoint(model, trial)
@@ -219,8 +268,8 @@ def _trainer_class():
                 warm = self.args.get_warmup_steps(num_training_steps)
                 if self.warmup_epochs is not None:
                     # As CADeT counts it: the optimizer steps of one epoch (train_e5_listwise.py:464-465).
-                    per_epoch = max(1, len(self.get_train_dataloader()) // self.args.gradient_accumulation_steps)
-                    warm = int(self.warmup_epochs * per_epoch)
+                    # (set_initial_training_values has set updates_per_epoch: optimizer steps, after accumulation).
+                    warm = int(self.warmup_epochs * self.updates_per_epoch)
                 warm = max(warm, self.warmup_min_steps)
                 fn = make_schedule(self.lr_schedule, warm, num_training_steps, self.lr_floor)
                 self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, fn)
@@ -244,6 +293,7 @@ class _Data:
     train: Any  # datasets.Dataset
     dev: Any | None
     kind: str  # "levels" or "teacher"
+    redraw: GroupRedraw | None = None  # draws the training groups when --redraw
 
 
 def _inputs(cfg: TrainConfig) -> list[str | None]:
@@ -285,7 +335,12 @@ def _load_data(cfg: TrainConfig, world_size: int, info: Callable[[str], None]) -
     if cfg.loss in ("kl", "kl+infonce") and kind != "teacher":
         info(f"note: --loss {cfg.loss} on graded levels: the levels stand in for teacher scores")
     build = dict(group_size=cfg.group_size, selection=cfg.selection, query_prefix=cfg.query_prefix, doc_prefix=cfg.doc_prefix)
-    train_ds = to_dataset(build_columns(train_lists, seed=cfg.seed, **build))
+    redraw = None
+    if cfg.redraw and cfg.selection != "top":  # top groups are the same in every epoch
+        train_ds, redraw = redraw_dataset(train_lists, seed=cfg.seed, **build)
+    else:
+        train_ds = to_dataset(build_columns(train_lists, seed=cfg.seed, **build))
+    # The dev groups stay fixed, so that evaluations differ by the model only.
     dev_ds = to_dataset(build_columns(dev_lists, seed=cfg.seed + 1, **build)) if dev_lists else None
     global_batch = cfg.batch_size * world_size
     effective = effective_batch_size(cfg, world_size)
@@ -303,7 +358,7 @@ def _load_data(cfg: TrainConfig, world_size: int, info: Callable[[str], None]) -
             info(f"note: {len(train_ds)} training queries for an effective batch of {effective} ({parts})")
         else:
             info(f"note: {len(train_ds)} training queries for a global batch of {global_batch}")
-    return _Data(train_ds, dev_ds, kind)
+    return _Data(train_ds, dev_ds, kind, redraw)
 
 
 def effective_batch_size(cfg: TrainConfig, world_size: int) -> int:
@@ -366,7 +421,9 @@ def _build_loss(cfg: TrainConfig, model: Any, info: Callable[[str], None]) -> Li
     return loss
 
 
-def _training_args(cfg: TrainConfig, state: Path, device: Any, dtype: Any, world_size: int, use_eval: bool) -> Any:
+def _training_args(
+    cfg: TrainConfig, state: Path, device: Any, dtype: Any, world_size: int, use_eval: bool, resuming: bool = False
+) -> Any:
     import torch
     from sentence_transformers import SentenceTransformerTrainingArguments
 
@@ -394,6 +451,8 @@ def _training_args(cfg: TrainConfig, state: Path, device: Any, dtype: Any, world
         save_total_limit=2 if not use_eval else 3,
         eval_strategy="steps" if use_eval else "no",
         eval_steps=cfg.save_steps if use_eval else None,
+        # A resumed run's checkpoints already hold the evaluation at step 0.
+        eval_on_start=use_eval and cfg.eval_at_start and not resuming,
         load_best_model_at_end=use_eval,
         metric_for_best_model="eval_loss" if use_eval else None,
         greater_is_better=False if use_eval else None,
@@ -410,7 +469,6 @@ def _training_args(cfg: TrainConfig, state: Path, device: Any, dtype: Any, world
 def _build_trainer(
     cfg: TrainConfig, model: Any, loss: ListwiseLoss, data: _Data, args: Any, log_path: Path, world_size: int, extra: list[Any]
 ) -> Any:
-    from transformers import EarlyStoppingCallback
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer_cls = _trainer_class()
@@ -425,9 +483,11 @@ def _build_trainer(
         SkipFinalCheckpointCallback(),
     ]
     if cfg.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+        callbacks.append(DevLossStopping(cfg.early_stopping_patience, cfg.early_stopping_metric))
     callbacks.extend(extra)
-    trainer = trainer_cls(model=model, args=args, train_dataset=data.train, eval_dataset=data.dev, loss=loss, callbacks=callbacks)
+    trainer = trainer_cls(
+        model=model, args=args, train_dataset=data.train, eval_dataset=data.dev, loss=loss, callbacks=callbacks, redraw=data.redraw
+    )
     for cb in (PrinterCallback, ProgressCallback):  # they print to stdout / draw tqdm; we log and draw our own
         trainer.remove_callback(cb)
     for cb in list(trainer.callback_handler.callbacks):
@@ -519,7 +579,7 @@ def _run(
         raise ConfigError(str(exc)) from None
 
     log_path = state / LOG_NAME
-    args = _training_args(cfg, state, device, dtype, dist.world_size, use_eval=data.dev is not None)
+    args = _training_args(cfg, state, device, dtype, dist.world_size, use_eval=data.dev is not None, resuming=resume_from is not None)
     trainer = _build_trainer(cfg, model, loss, data, args, log_path, dist.world_size, extra_callbacks or [])
     if resume_from is not None:
         step = int(resume_from.name.split("-", 1)[1])
@@ -536,6 +596,12 @@ def _run(
     seconds = time.perf_counter() - t0
     st = trainer.state
     evals = [h["eval_loss"] for h in st.log_history if "eval_loss" in h]
+    best_step = st.best_global_step if data.dev is not None else None
+    if best_step == 0:
+        # No evaluation during training beat the one before it (--eval-at-start): like CADeT, which saved
+        # the model only when the dev loss improved, keep the untrained model.
+        info("note: no evaluation beat the dev loss before training: writing the base model (best checkpoint = step 0)")
+        model.load_state_dict(_load_model(cfg, device).state_dict())
     result = TrainResult(
         out=out,
         steps=st.global_step,
@@ -544,6 +610,7 @@ def _run(
         seconds=round(seconds, 2),
         final_loss=trainer.run_loss(output.training_loss),
         best_eval_loss=min(evals) if evals else None,
+        best_eval_step=best_step,
     )
     if result.steps == 0:
         raise InputError("training made no step: nothing was written (too few queries for a batch?)", path=out)

@@ -139,11 +139,44 @@ class ListwiseLoss(CachedLossMixin, nn.Module):
         self.mini_batch_size = int(mini_batch_size or 0)
         self.uses_gradient_cache = bool(mini_batch_size)
         self.gather_across_devices = gather_across_devices
+        # The terms of the last computed loss (e.g. {"kl": ..., "infonce": ...}), set by compute(), and
+        # their running sums while the trainer evaluates (start_tally / stop_tally).
+        self.terms: dict[str, Tensor] = {}
+        self._tally: dict[str, list[float]] | None = None
+
+    # -- loss terms in evaluation ------------------------------------------------------------------------
+    def start_tally(self) -> None:
+        """Sum the terms of every loss computed from now on (the trainer's evaluation loop)."""
+        self._tally = {}
+
+    def stop_tally(self) -> dict[str, float]:
+        """Each term's mean over the queries seen since :meth:`start_tally` (all processes under DDP).
+
+        Batches are weighted by their number of queries, as the trainer weights the total loss into
+        ``eval_loss``, so ``eval_loss = sum of the weighted terms``.
+        """
+        tally, self._tally = self._tally or {}, None
+        names = sorted(tally)
+        if not names:
+            return {}
+        sums = torch.tensor([tally[n][0] for n in names] + [tally[names[0]][1]], dtype=torch.float64)
+        if is_distributed():
+            dist.all_reduce(sums)
+        return {name: (sums[i] / sums[-1]).item() for i, name in enumerate(names)}
+
+    def _add_to_tally(self, queries: int) -> None:
+        if self._tally is None:
+            return
+        for name, value in self.terms.items():
+            entry = self._tally.setdefault(name, [0.0, 0.0])
+            entry[0] += float(value.detach()) * queries
+            entry[1] += queries
 
     # -- what subclasses implement -------------------------------------------------------------------
     def compute(self, queries: Tensor, passages: Tensor, targets: Tensor, doc_keys: Tensor | None) -> Tensor:
         """Loss from query embeddings ``[B, d]``, passage embeddings ``[B, k, d]``, targets ``[B, k]`` and
-        document keys ``[B, k]`` (or ``None``) of the global batch."""
+        document keys ``[B, k]`` (or ``None``) of the global batch. A loss made of several terms puts them
+        in :attr:`terms` (reported in evaluation as ``eval_<name>``)."""
         raise NotImplementedError
 
     # -- sentence-transformers loss interface ----------------------------------------------------------
@@ -173,9 +206,11 @@ class ListwiseLoss(CachedLossMixin, nn.Module):
         keys = labels.doc_keys
         if keys is not None:
             keys = keys.to(device=queries.device, dtype=torch.long).reshape(targets.shape)
+        local_queries = queries.shape[0]
         if self.gather_across_devices:
             queries, passages, targets, keys = gather_global(queries, passages, targets, keys)
         loss = self.compute(queries, passages, targets, keys)
+        self._add_to_tally(local_queries)
         if with_backward:
             loss.backward()
             loss = loss.detach()

@@ -95,7 +95,7 @@ class KLDistillationLoss(ListwiseLoss):
         self.teacher_temperature = teacher_temperature
 
     def compute(self, queries: Tensor, passages: Tensor, targets: Tensor, doc_keys: Tensor | None) -> Tensor:
-        return kl_loss(
+        kl = kl_loss(
             queries,
             passages,
             targets,
@@ -103,6 +103,8 @@ class KLDistillationLoss(ListwiseLoss):
             temperature=self.temperature,
             teacher_temperature=self.teacher_temperature,
         )
+        self.terms = {"kl": kl.detach()}
+        return kl
 
     def get_config_dict(self) -> dict[str, Any]:
         return {**super().get_config_dict(), "temperature": self.temperature, "teacher_temperature": self.teacher_temperature}

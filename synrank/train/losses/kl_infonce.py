@@ -98,6 +98,7 @@ class KLInfoNCELoss(ListwiseLoss):
             temperature=self.infonce_temperature,
             fn_margin=self.fn_margin,
         )
+        self.terms = {"kl": kl.detach(), "infonce": nce.detach()}
         return kl + self.infonce_weight * nce
 
     def get_config_dict(self) -> dict[str, Any]:
