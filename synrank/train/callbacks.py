@@ -111,7 +111,8 @@ class SkipFinalCheckpointCallback(TrainerCallback):
     right after, so that checkpoint (model + optimizer state) would only cost time and disk."""
 
     def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step >= state.max_steps and state.global_step % max(1, int(args.save_steps)) != 0:
+        by_steps = str(getattr(args.save_strategy, "value", args.save_strategy)) == "steps"
+        if by_steps and state.global_step >= state.max_steps and state.global_step % max(1, int(args.save_steps)) != 0:
             control.should_save = False
         return control
 

@@ -183,7 +183,9 @@ class TrainConfig:
         help="Evaluate the dev set before the first step (logged at step 0), as CADeT does; the untrained model "
         "then counts for the best checkpoint (the base model is written if no later evaluation beats it).",
     )
-    save_steps: int = setting(500, help="Checkpoint (and evaluate) every N steps.")
+    save_steps: int = setting(
+        500, help="Checkpoint (and evaluate) every N steps; 0 = at the end of every epoch (CADeT evaluates once an epoch)."
+    )
     logging_steps: int = setting(10, help="Write a training_log.jsonl record every N steps.")
     seed: int = setting(42, help="Random seed (Python, NumPy, torch).")
     device: str = setting("auto", help="Device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.")
@@ -220,7 +222,8 @@ class TrainConfig:
             raise ConfigError(f"is a fraction of the queries, in [0, 1) (got {self.eval_split})", setting="eval_split")
         if self.positive_min_level is not None and not math.isfinite(self.positive_min_level):
             raise ConfigError(f"must be a finite number (got {self.positive_min_level})", setting="positive_min_level")
-        check_positive(self, "group_size", "batch_size", "save_steps", "logging_steps", "max_seq_length")
+        check_positive(self, "group_size", "batch_size", "logging_steps", "max_seq_length")
+        check_positive(self, "save_steps", minimum=0)
         check_positive(self, "mini_batch_size", minimum=0)
         check_positive(self, "early_stopping_patience")
         check_positive(self, "grad_accumulation")

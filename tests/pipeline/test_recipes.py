@@ -84,6 +84,7 @@ CADET = {  # manveertamber/cadet-dense-retrieval @ b2f0831
         "dtype": ("bf16", "train_e5_listwise.py:68,370"),
         "eval_split": (0.1, "reranker/create_train_dev_data.py:31,50"),
         "eval_at_start": (True, "train_e5_listwise.py:489-491"),
+        "save_steps": (0, "train_e5_listwise.py:489-517"),
         "early_stopping_patience": (2, "train_e5_listwise.py:510"),
         "early_stopping_metric": ("loss-or-kl", "train_e5_listwise.py:493-501"),
     },

@@ -219,3 +219,15 @@ def test_a_resumed_run_does_not_evaluate_again_at_start_and_keeps_its_stopping_c
     assert [s for s, _ in part_evals] == [0, 1, 2]  # step 0 once: no second evaluation when the run resumed
     assert all(math.isclose(a[1], b[1], rel_tol=1e-5) for a, b in zip(full_evals, part_evals))
     assert part.best_eval_step == full.best_eval_step == 0
+
+
+def test_save_steps_zero_evaluates_at_the_end_of_every_epoch(tmp_path, tiny_bi_encoder):
+    """CADeT evaluates before training and after every epoch (train_e5_listwise.py:489-517): --save-steps 0.
+    12 training lists at batch 4 = 3 steps an epoch; 3 epochs -> evaluations at steps 0, 3, 6, 9."""
+    src = write_scored(tmp_path / "lists.jsonl", n=16)
+    result = train(TrainConfig(
+        out=tmp_path / "o", inputs=[str(src)], model=str(tiny_bi_encoder), loss="kl+infonce", batch_size=4, epochs=3,
+        eval_split=0.25, eval_at_start=True, save_steps=0, dtype="fp32", logging_steps=1, lr=1e-4, seed=1,
+    ))
+    assert result.steps == 9
+    assert [rec["step"] for rec in _log(tmp_path / "o") if "eval_loss" in rec] == [0, 3, 6, 9]
