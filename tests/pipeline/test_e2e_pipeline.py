@@ -173,6 +173,6 @@ def test_example_scripts_on_the_reference_recipes_tiny(tmp_path, slice_dir, msma
     if script == "domain_adaptation.sh":
         assert (config["lr_schedule"], config["warmup_min_steps"], config["dropout"], config["eval_at_start"]) == ("cadet", 10, 0.0, True)
         lists = json.loads((work / "lists.jsonl.manifest.json").read_text())["config"]
-        assert (lists["depth"], lists["teacher"]) == (20, [f"rankt5:{tiny_t5}"])
+        assert (lists["fuse"], lists["teachers"], lists["student_input"]) == (["rrf", 60, 20, 100], [f"rankt5:{tiny_t5}"], 1)
     else:
         assert (config["lr_schedule"], config["grad_accumulation"], config["redraw"], config["weight_decay"]) == ("warmup-decay-log", 4, True, 0.0)
