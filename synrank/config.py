@@ -43,6 +43,15 @@ def setting(
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def setting_from(engine: type, name: str) -> Any:
+    """A stage setting that is engine config ``engine``'s setting ``name``, with the default and help written there.
+
+    Engine configs (``EncoderConfig``, ``BM25Config``, compare's ``Settings``) own their defaults; the stage
+    configs that expose them take them from here, so a default is written once and the imports run downwards.
+    """
+    return setting(default_of(engine, name), help=help_of(engine, name), choices=choices_of(engine, name))
+
+
 def _field(cls: type, name: str) -> dataclasses.Field[Any]:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     if name not in fields:

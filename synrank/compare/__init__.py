@@ -27,7 +27,7 @@ _WHERE = {
     "CompareReport": "stage",
     "Cell": "analysis",
     "Comparison": "analysis",
-    "Settings": "analysis",
+    "Settings": "settings",
     "compare": "analysis",
     "CORRECTIONS": "correction",
     "adjust": "correction",

@@ -10,22 +10,8 @@ import numpy as np
 
 from synrank.compare.correction import adjust
 from synrank.compare.inputs import Aligned
-from synrank.compare.stage import CompareConfig
+from synrank.compare.settings import Settings
 from synrank.compare.stats import TIE_EPS, bootstrap, run_test
-from synrank.config import default_of
-
-
-@dataclass
-class Settings:
-    """The statistical settings of a comparison (defaults: :class:`~synrank.compare.stage.CompareConfig`'s)."""
-
-    test: str = default_of(CompareConfig, "test")
-    correction: str = default_of(CompareConfig, "correction")
-    alpha: float = default_of(CompareConfig, "alpha")
-    permutations: int = default_of(CompareConfig, "permutations")
-    resamples: int = default_of(CompareConfig, "resamples")
-    confidence: float = default_of(CompareConfig, "confidence")
-    seed: int = default_of(CompareConfig, "seed")
 
 
 @dataclass

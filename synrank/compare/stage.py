@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synrank.config import setting
+from synrank.compare.settings import Settings
+from synrank.config import setting, setting_from
 from synrank.errors import ConfigError
 
 FORMAT_ALIASES = {"md": "markdown", "tex": "latex", "table": "rich"}
@@ -47,14 +48,12 @@ class CompareConfig:
     intersect: bool = setting(
         False, help="Compare only on queries every system answered (default: a missing query counts 0)."
     )
-    test: str = setting("t-test", help="Paired test: t-test, randomization (Fisher; alias permutation), wilcoxon, bootstrap.")
-    permutations: int = setting(10_000, help="Random sign flips for the randomization test.")
-    resamples: int = setting(10_000, help="Bootstrap resamples for the confidence intervals (and the bootstrap test).")
-    confidence: float = setting(0.95, help="Confidence level of the bootstrap intervals of the mean difference.")
-    correction: str = setting(
-        "holm", help="Multiple-comparison correction over all cells of the table: holm, bonferroni, none."
-    )
-    alpha: float = setting(0.05, help="Significance level applied to the corrected p-values.")
+    test: str = setting_from(Settings, "test")
+    permutations: int = setting_from(Settings, "permutations")
+    resamples: int = setting_from(Settings, "resamples")
+    confidence: float = setting_from(Settings, "confidence")
+    correction: str = setting_from(Settings, "correction")
+    alpha: float = setting_from(Settings, "alpha")
     format: str = setting("rich", help="Output: rich (table), markdown, latex, csv, json.")
     out: Path | None = setting(None, help="Write the table to this file (atomically, with a manifest) instead of stdout.")
     plot: Path | None = setting(
@@ -63,7 +62,7 @@ class CompareConfig:
     plot_dist: Path | None = setting(
         None, help="Write per-query metric distributions of every system (.png, .pdf, .svg)."
     )
-    seed: int = setting(42, help="Seed of the randomization test's sign flips and of the bootstrap resamples.")
+    seed: int = setting_from(Settings, "seed")
 
     def __post_init__(self) -> None:
         """Options first: a typo fails before any file is read."""
@@ -206,7 +205,7 @@ def run(cfg: CompareConfig, *, info: Callable[[str], None] = _noop) -> CompareRe
     """Read ``cfg.inputs``, test every system against the baseline, and write the outputs ``cfg`` names
     (``out`` in ``cfg.format``, ``plot``, ``plot_dist``). Outputs are written only after everything is
     computed, so bad input never leaves a half-written file."""
-    from synrank.compare.analysis import Settings, compare
+    from synrank.compare.analysis import compare
     from synrank.compare.inputs import align, check_names, default_names, load_results, load_run, looks_like_json, pick_metrics, summary
     from synrank.formats.io import display_name
     from synrank.formats.manifest import make_manifest

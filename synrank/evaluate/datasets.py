@@ -8,12 +8,13 @@ needs network access (or a pre-filled ``IR_DATASETS_HOME``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from synrank.errors import ConfigError, InputError
-from synrank.formats.corpus import Document
+from synrank.formats.irds import irds_call as _irds_call
+from synrank.formats.irds import irds_dataset as _irds
+from synrank.formats.irds import iter_ir_datasets_docs  # noqa: F401 - importable here as before
 from synrank.formats.qrels import Qrels, read_qrels
 from synrank.formats.queries import read_queries
 
@@ -62,31 +63,6 @@ def load_files(queries_path: str | Path, qrels_path: str | Path) -> EvalData:
     return _without_text(data, judged)
 
 
-def _irds(dataset_id: str):
-    try:
-        import ir_datasets
-    except ImportError:  # pragma: no cover - a declared dependency
-        raise ConfigError("ir_datasets is not installed (pip install ir-datasets)") from None
-    try:
-        return ir_datasets.load(dataset_id)
-    except KeyError:
-        raise InputError(f"unknown dataset {dataset_id!r}: not a folder and not an ir_datasets id") from None
-
-
-def _irds_call(dataset_id: str, what: str, fn):
-    try:
-        return fn()
-    except (OSError, ConnectionError) as exc:
-        raise ConfigError(
-            f"ir_datasets could not fetch {what} of {dataset_id!r} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
-            "offline? download once with network access or point IR_DATASETS_HOME at a filled cache"
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - ir_datasets raises many download error types
-        if "download" in type(exc).__name__.lower() or "download" in str(exc).lower():
-            raise ConfigError(f"ir_datasets could not download {what} of {dataset_id!r}; offline?") from None
-        raise
-
-
 def load_ir_datasets(dataset_id: str) -> EvalData:
     ds = _irds(dataset_id)
     if not ds.has_queries() or not ds.has_qrels():
@@ -105,26 +81,6 @@ def load_ir_datasets(dataset_id: str) -> EvalData:
     judged = qrels
     queries, qrels = _restrict(queries, qrels, dataset_id)
     return _without_text(EvalData(dataset_id, queries, qrels, {"ir_datasets": dataset_id}), judged)
-
-
-def iter_ir_datasets_docs(dataset_id: str) -> Iterator[Document]:
-    ds = _irds(dataset_id)
-    if not ds.has_docs():
-        raise InputError(f"ir_datasets id {dataset_id!r} has no documents")
-
-    def gen():
-        for d in ds.docs_iter():
-            text = getattr(d, "text", None)
-            if text is None:
-                text = d.default_text()
-            yield Document(doc_id=d.doc_id, text=text, title=getattr(d, "title", "") or "")
-
-    it = gen()
-    first = _irds_call(dataset_id, "documents", lambda: next(it, None))
-    if first is None:
-        raise InputError(f"ir_datasets id {dataset_id!r} has no documents")
-    yield first
-    yield from it
 
 
 def check_source(dataset: str | None, queries: str | None, qrels: str | None) -> None:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synrank.config import check_positive, setting
+from synrank.config import check_positive, setting, setting_from
 from synrank.errors import ConfigError
 from synrank.evaluate.metrics import DEFAULT_METRICS, parse_metrics
-from synrank.index.stage import DEVICE_HELP, DTYPE_HELP, SEED_HELP, THREADS_HELP, TRUST_HELP
+from synrank.index.settings import SEED_HELP, THREADS_HELP, EncoderConfig
 
 
 @dataclass
@@ -40,11 +40,11 @@ class EvalConfig:
     nprobe: int = setting(0, help="IVF indexes: inverted lists visited per query; 0 = index default.")
     ef_search: int = setting(0, help="HNSW indexes: search breadth; 0 = index default.")
     run_tag: str = setting("synrank", help="Tag in the last column of the TREC run.")
-    device: str = setting("auto", help=DEVICE_HELP)
-    dtype: str = setting("auto", help=DTYPE_HELP)
+    device: str = setting_from(EncoderConfig, "device")
+    dtype: str = setting_from(EncoderConfig, "dtype")
     threads: int = setting(0, help=THREADS_HELP)
     seed: int = setting(42, help=SEED_HELP)
-    trust_remote_code: bool = setting(False, help=TRUST_HELP)
+    trust_remote_code: bool = setting_from(EncoderConfig, "trust_remote_code")
 
     def __post_init__(self) -> None:
         from synrank.evaluate.datasets import check_source
@@ -90,7 +90,6 @@ def run(cfg: EvalConfig, *, info: Callable[[str], None] = lambda _m: None) -> Ev
     from synrank.formats.manifest import make_manifest
     from synrank.formats.outputs import guarded_output
     from synrank.formats.runs import write_trec_run
-    from synrank.index.encoder import EncoderConfig
     from synrank.index.store import DenseIndex
     from synrank.runtime.seeding import set_seed, set_threads
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from synrank.generate.engine import Slot, SlotResult
+from synrank.generate.slots import Slot, SlotResult
 from synrank.generate.levels import scale_text
 from synrank.generate.templates import Template
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from synrank.generate.engine import Slot, SlotEngine, SlotResult
 from synrank.generate.parsing import ParseFailure
 from synrank.llm.base import ChatRequest, Completion
 from synrank.generate.shard import in_shard
+from synrank.generate.slots import Slot, SlotResult
 from synrank.generate.task import GenerationTask
+
+if TYPE_CHECKING:
+    # The engine drives this scheduler (SlotEngine.run): named here for type checkers only, so the import runs one way.
+    from synrank.generate.engine import SlotEngine
 
 
 class RecordSink(Protocol):

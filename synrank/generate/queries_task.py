@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from synrank.formats.corpus import Document
-from synrank.generate.engine import Slot, SlotResult
+from synrank.generate.slots import Slot, SlotResult
 from synrank.generate.examples import Example, format_examples, sample_examples
 from synrank.generate.passages import PassageCap
 from synrank.generate.templates import Template

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
-from synrank.generate.engine import Slot, SlotResult
+from synrank.generate.slots import Slot, SlotResult
 from synrank.generate.templates import Template
 
 

@@ -10,28 +10,14 @@ embeddings match ``encode`` up to the precision chosen.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from synrank.config import default_of
-from synrank.index.stage import IndexConfig
+from synrank.index.settings import EncoderConfig
 from synrank.models import load_sentence_transformer, resolve_model_name
 from synrank.runtime.batching import run_with_oom_backoff, token_budget_batches
 from synrank.runtime.device import dtype_name, resolve_device, resolve_dtype
-
-
-@dataclass
-class EncoderConfig:
-    """Encoding settings (defaults: :class:`~synrank.index.stage.IndexConfig`'s, which documents them)."""
-
-    device: str = default_of(IndexConfig, "device")
-    dtype: str = default_of(IndexConfig, "dtype")
-    max_tokens: int = default_of(IndexConfig, "batch_tokens")  # per batch: batch size x longest sequence (after truncation)
-    max_batch_size: int = default_of(IndexConfig, "max_batch_size")
-    max_seq_length: int | None = None  # None: the model's own limit
-    trust_remote_code: bool = default_of(IndexConfig, "trust_remote_code")
 
 
 class Encoder:

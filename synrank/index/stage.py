@@ -17,15 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synrank.config import check_positive, setting
+from synrank.config import check_positive, default_of, setting, setting_from
 from synrank.errors import ConfigError, InputError
+from synrank.index.settings import DEVICE_HELP, DTYPE_HELP, SEED_HELP, THREADS_HELP, TRUST_HELP, BuildConfig, EncoderConfig
 
-# Help of the runtime settings shared by the stages that encode (index, search, eval).
-DEVICE_HELP = "Device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps."
-DTYPE_HELP = "Compute dtype: auto (bf16 where the hardware has it, else fp32), fp32, bf16, fp16."
-THREADS_HELP = "CPU threads for torch; 0 = all cores available."
-SEED_HELP = "Random seed (Python, NumPy, torch)."
-TRUST_HELP = "Allow a model repository to run its own Python code (off by default)."
+# The runtime help strings are imported from here by the search and eval stages, as before.
+__all__ = ["DEVICE_HELP", "DTYPE_HELP", "IndexConfig", "IndexResult", "SEED_HELP", "THREADS_HELP", "TRUST_HELP", "build"]
 
 
 @dataclass
@@ -35,21 +32,19 @@ class IndexConfig:
     )
     out: Path = setting(help="Index folder to write (index.faiss, docids.txt, manifest.json).")
     model: str = setting("minilm", help="Bi-encoder: alias (see `synrank models`), local folder, checkpoint or hub id.")
-    factory: str = setting(
-        "Flat", help="FAISS index factory string: Flat (exact), HNSW32, IVF4096,PQ64, ... (IVF/PQ are trained on a sample)."
-    )
-    no_title: bool = setting(False, help="Encode only the text, not 'title + \" \" + text'.")
-    doc_prefix: str = setting("", help="Prefix added to every document (e.g. 'passage: ' for e5).")
-    batch_tokens: int = setting(16384, help="Token budget per batch (batch size x longest text).")
-    max_batch_size: int = setting(256, help="Upper bound on texts per batch.")
+    factory: str = setting_from(BuildConfig, "factory")
+    no_title: bool = setting(not default_of(BuildConfig, "use_title"), help="Encode only the text, not 'title + \" \" + text'.")
+    doc_prefix: str = setting_from(BuildConfig, "doc_prefix")
+    batch_tokens: int = setting_from(EncoderConfig, "max_tokens")
+    max_batch_size: int = setting_from(EncoderConfig, "max_batch_size")
     max_seq_length: int = setting(0, help="Truncate texts to this many tokens; 0 = the model's limit.")
-    chunk_size: int = setting(4096, help="Documents encoded and checkpointed together (resume granularity).")
-    train_sample: int = setting(100_000, help="Vectors used to train IVF/PQ indexes.")
-    device: str = setting("auto", help=DEVICE_HELP)
-    dtype: str = setting("auto", help=DTYPE_HELP)
+    chunk_size: int = setting_from(BuildConfig, "chunk_size")
+    train_sample: int = setting_from(BuildConfig, "train_sample")
+    device: str = setting_from(EncoderConfig, "device")
+    dtype: str = setting_from(EncoderConfig, "dtype")
     threads: int = setting(0, help=THREADS_HELP)
-    seed: int = setting(42, help=SEED_HELP)
-    trust_remote_code: bool = setting(False, help=TRUST_HELP)
+    seed: int = setting_from(BuildConfig, "seed")
+    trust_remote_code: bool = setting_from(EncoderConfig, "trust_remote_code")
     overwrite: bool = setting(False, help="Replace an existing non-empty output folder.")
 
     def __post_init__(self) -> None:
@@ -95,12 +90,12 @@ def _is_ir_datasets_id(source: str) -> bool:
 def build(cfg: IndexConfig, *, info: Callable[[str], None] = lambda _m: None) -> IndexResult:
     """Encode ``cfg.corpus`` into the index folder ``cfg.out``; re-running after an interruption reuses the
     finished chunks. Bad input removes the partial build, so nothing half-written is left behind."""
-    from synrank.evaluate.datasets import iter_ir_datasets_docs
+    from synrank.formats.irds import iter_ir_datasets_docs
     from synrank.formats.corpus import iter_corpus
     from synrank.formats.manifest import make_manifest, read_manifest
     from synrank.formats.outputs import guarded_output
-    from synrank.index.encoder import Encoder, EncoderConfig
-    from synrank.index.store import MANIFEST, BuildConfig, build_index, discard_partial
+    from synrank.index.encoder import Encoder
+    from synrank.index.store import MANIFEST, build_index, discard_partial
     from synrank.runtime.progress import make_progress
     from synrank.runtime.seeding import set_seed, set_threads
 

@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from synrank.config import default_of
 from synrank.errors import ConfigError, InputError
 from synrank.formats.corpus import Document, doc_text
 from synrank.formats.io import atomic_dir, atomic_write
 from synrank.formats.manifest import read_manifest, write_manifest
-from synrank.index.stage import IndexConfig
+from synrank.index.settings import BuildConfig
 
 INDEX_FILE = "index.faiss"
 IDS_FILE = "docids.txt"
@@ -51,18 +50,6 @@ def make_index(factory: str, dim: int, similarity: str):
     except RuntimeError as exc:
         msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else "invalid"
         raise ConfigError(f"invalid FAISS factory string {factory!r}: {msg}") from None
-
-
-@dataclass
-class BuildConfig:
-    """How an index is built (defaults: :class:`~synrank.index.stage.IndexConfig`'s, which documents them)."""
-
-    factory: str = default_of(IndexConfig, "factory")
-    use_title: bool = not default_of(IndexConfig, "no_title")
-    doc_prefix: str = default_of(IndexConfig, "doc_prefix")
-    chunk_size: int = default_of(IndexConfig, "chunk_size")  # documents encoded and checkpointed together
-    train_sample: int = default_of(IndexConfig, "train_sample")  # vectors used to train IVF/PQ indexes
-    seed: int = default_of(IndexConfig, "seed")
 
 
 @dataclass

@@ -56,9 +56,12 @@ def _quiet(_msg: str) -> None:
     pass
 
 
-def engine_version() -> str:
-    from synrank.llm.llamacpp_backend import ENGINE_VERSION
+# The xllamacpp release synrank is written against (pyproject's `llamacpp` extra pins the same); the backend
+# reads it from here, the build below the backend.
+ENGINE_VERSION = "2026.10.11549"
 
+
+def engine_version() -> str:
     return ENGINE_VERSION
 
 

@@ -32,8 +32,8 @@ from typing import Any
 
 from synrank.errors import ConfigError
 from synrank.llm.base import BackendBase, ChatRequest, Completion, SamplingConfig, schema_answer_after_prefix
+from synrank.llm.engine_build import ENGINE_VERSION
 
-ENGINE_VERSION = "2026.10.11549"
 INSTALL_HINT = f"pip install 'xllamacpp=={ENGINE_VERSION}' (or pip install 'synrank[llamacpp]', or make setup)"
 CTX_PER_SLOT = 2048  # query/passage prompts are ~300-600 tokens plus <= 256 generated; room for few-shot examples
 

@@ -18,7 +18,14 @@ from typing import Any
 from synrank.errors import ConfigError, InputError
 from synrank.formats.io import display_name, iter_jsonl, iter_lines, require_field
 from synrank.formats.runs import read_trec_run
-from synrank.score.fusion import fuse
+from synrank.config import default_of
+from synrank.score.filters import FilterConfig
+from synrank.score.fusion import FUSIONS, RRF_K, fuse
+
+# CADeT's candidate lists: the fused top-100, each retriever trained on its own candidates (input 1). Written
+# once here; ScoreConfig takes them as its defaults.
+TOP = 100
+STUDENT_INPUT = 1
 
 
 @dataclass
@@ -191,13 +198,13 @@ def fuse_inputs(
 def select_lists(
     inputs: list[dict[str, QueryList]],
     *,
-    method: str = "rrf",
-    k: int = 60,
+    method: str = FUSIONS[0],
+    k: int = RRF_K,
     depth: int = 0,
-    top: int = 0,
-    require_source_in_top: int = 0,
-    source_in_top_scope: str = "per-input",
-    student_input: int = 0,
+    top: int = TOP,
+    require_source_in_top: int = default_of(FilterConfig, "require_source_in_top"),
+    source_in_top_scope: str = default_of(FilterConfig, "source_in_top_scope"),
+    student_input: int = STUDENT_INPUT,
 ) -> tuple[list[QueryList], dict[str, int]]:
     """The candidate list of every query, as the CADeT reference builds them; returns the lists and how
     many queries each step removed.

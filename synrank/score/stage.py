@@ -25,6 +25,7 @@ from synrank.config import as_dict, check_choices, setting
 from synrank.errors import ConfigError
 from synrank.score.filters import FilterConfig
 from synrank.score.fusion import FUSIONS, RRF_K
+from synrank.score.lists import STUDENT_INPUT, TOP
 from synrank.score.teachers.t5 import MONOT5_SCORES, MONOT5_TEMPLATE, MONOT5_TOKENS, RANKT5_TEMPLATE, RANKT5_TOKEN, check_template, split_token_pair
 
 DEFAULT_TEACHER = "bi-encoder:minilm"
@@ -46,12 +47,12 @@ class ScoreConfig(FilterConfig):
     corpus: str | None = setting(None, help="Corpus for passage texts (BEIR folder, JSONL/TSV); also the BM25 teacher's statistics.")
     queries: str | None = setting(None, help="Query texts for TREC-run inputs (TSV/JSONL/BEIR folder).")
     out: Path | None = setting(None, help="Training lists (JSONL). Scoring is resumable through <out>.scored.jsonl. Default: stdout.")
-    fuse: str = setting("rrf", help="Fusion of several inputs: rrf, minmax or zscore (normalised score sum).", choices=FUSIONS)
+    fuse: str = setting(FUSIONS[0], help="Fusion of several inputs: rrf, minmax or zscore (normalised score sum).", choices=FUSIONS)
     rrf_k: int = setting(RRF_K, help="RRF constant k in 1/(k + rank).")
     depth: int = setting(0, help="Candidates taken from each input before fusion; 0 = all.")
-    top: int = setting(100, help="Fused candidates scored per query; 0 = all.")
+    top: int = setting(TOP, help="Fused candidates scored per query; 0 = all.")
     student_input: int = setting(
-        1,
+        STUDENT_INPUT,
         help="Lists keep only the candidates of this input (1 = the first), the retriever the student is, as the CADeT reference trains each retriever on its own candidates; 0 = the fused list of all inputs (earlier synrank).",
     )
     teacher_combine: str = setting(

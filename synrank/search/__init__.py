@@ -14,7 +14,7 @@ _WHERE = {
     "SearchConfig": "stage",
     "SearchResult": "stage",
     "open_searcher": "stage",
-    "BM25Config": "bm25",
+    "BM25Config": "settings",
     "BM25Index": "bm25",
     "load_or_build_bm25": "bm25",
     "QueryRecord": "records",

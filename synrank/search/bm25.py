@@ -22,44 +22,21 @@ import json
 import os
 import stat
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from synrank.config import default_of
 from synrank.errors import ConfigError, InputError
 from synrank.formats.corpus import corpus_file, doc_text, iter_corpus
 from synrank.formats.io import STDIN
-from synrank.search.stage import SearchConfig
+from synrank.search.settings import BM25Config
 
 CACHE_VERSION = 1
 META_FILE = "synrank-bm25.json"
 IDS_FILE = "docids.txt"
 STEMMERS = ("english", "none")
-
-
-@dataclass(frozen=True)
-class BM25Config:
-    """BM25 settings (defaults: :class:`~synrank.search.stage.SearchConfig`'s, which documents them)."""
-
-    k1: float = default_of(SearchConfig, "k1")
-    b: float = default_of(SearchConfig, "b")
-    method: str = "lucene"
-    stemmer: str = default_of(SearchConfig, "stemmer")  # a Snowball language known to PyStemmer, or "none"
-    stopwords: str = default_of(SearchConfig, "stopwords")  # "en" or "none"
-    use_title: bool = not default_of(SearchConfig, "no_title")
-
-    def validate(self) -> None:
-        if self.k1 < 0:
-            raise ConfigError(f"BM25 needs k1 >= 0 (got {self.k1})", setting="k1")
-        if not 0 <= self.b <= 1:
-            raise ConfigError(f"BM25 needs 0 <= b <= 1 (got {self.b})", setting="b")
-        if self.stopwords not in ("en", "none"):
-            raise ConfigError(f"unknown stopword list {self.stopwords!r} (use en or none)", setting="stopwords")
-        if self.method not in ("lucene", "robertson", "atire", "bm25l", "bm25+"):
-            raise ConfigError(f"unknown BM25 variant {self.method!r} (lucene, robertson, atire, bm25l, bm25+)", setting="method")
 
 
 def _stemmer(name: str) -> Any:

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synrank.config import check_choices, check_positive, setting
+from synrank.config import check_choices, check_positive, default_of, setting, setting_from
 from synrank.errors import ConfigError
-from synrank.index.stage import DEVICE_HELP, DTYPE_HELP, THREADS_HELP, TRUST_HELP
+from synrank.index.settings import THREADS_HELP, EncoderConfig
+from synrank.search.settings import BM25Config
 
 TREC_SUFFIXES = (".trec", ".run")
 
@@ -42,20 +43,20 @@ class SearchConfig:
     query_prefix: str = setting("", help="Dense: prefix added to every query (e.g. 'query: ' for e5).")
     nprobe: int = setting(0, help="Dense: IVF cells visited per query; 0 = the index's setting.")
     ef_search: int = setting(0, help="Dense: HNSW search depth; 0 = the index's setting.")
-    batch_tokens: int = setting(16384, help="Dense: token budget per encoding batch.")
-    k1: float = setting(0.9, help="BM25 term-frequency saturation (Anserini default).")
-    b: float = setting(0.4, help="BM25 length normalisation (Anserini default).")
-    stemmer: str = setting("english", help="BM25: Snowball stemmer language (PyStemmer), or none.")
-    stopwords: str = setting("en", help="BM25: stopword list, en or none.")
-    no_title: bool = setting(False, help="BM25: index only the text, not 'title + \" \" + text'.")
+    batch_tokens: int = setting(default_of(EncoderConfig, "max_tokens"), help="Dense: token budget per encoding batch.")
+    k1: float = setting_from(BM25Config, "k1")
+    b: float = setting_from(BM25Config, "b")
+    stemmer: str = setting(default_of(BM25Config, "stemmer"), help="BM25: Snowball stemmer language (PyStemmer), or none.")
+    stopwords: str = setting(default_of(BM25Config, "stopwords"), help="BM25: stopword list, en or none.")
+    no_title: bool = setting(not default_of(BM25Config, "use_title"), help="BM25: index only the text, not 'title + \" \" + text'.")
     cache_dir: Path | None = setting(
         None, help="BM25: where to cache the index. Default: next to the corpus if writable, else ~/.cache/synrank/bm25."
     )
     no_cache: bool = setting(False, help="BM25: build in memory, neither read nor write a cache.")
-    device: str = setting("auto", help=DEVICE_HELP)
-    dtype: str = setting("auto", help=DTYPE_HELP)
+    device: str = setting_from(EncoderConfig, "device")
+    dtype: str = setting_from(EncoderConfig, "dtype")
     threads: int = setting(0, help=THREADS_HELP)
-    trust_remote_code: bool = setting(False, help=TRUST_HELP)
+    trust_remote_code: bool = setting_from(EncoderConfig, "trust_remote_code")
     overwrite: bool = setting(False, help="Start over: replace an existing --out instead of resuming it.")
 
     def __post_init__(self) -> None:
@@ -71,10 +72,8 @@ class SearchConfig:
         if self.bm25:
             self.bm25_config().validate()
 
-    def bm25_config(self) -> Any:
-        """The :class:`synrank.search.bm25.BM25Config` of the BM25 settings."""
-        from synrank.search.bm25 import BM25Config
-
+    def bm25_config(self) -> BM25Config:
+        """The :class:`synrank.search.settings.BM25Config` of the BM25 settings."""
         return BM25Config(k1=self.k1, b=self.b, stemmer=self.stemmer, stopwords=self.stopwords, use_title=not self.no_title)
 
     @property

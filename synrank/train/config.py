@@ -11,12 +11,9 @@ from pathlib import Path
 
 from synrank.config import check_choices, check_positive, setting
 from synrank.errors import ConfigError
+from synrank.train.data import SELECTIONS, TARGETS
+from synrank.train.loss_names import LOSSES, OT_METHODS, SIMILARITIES
 
-LOSSES = ("wasserstein", "ws2", "kl", "kl+infonce", "infonce")
-SIMILARITIES = ("cosine", "dot")
-OT_METHODS = ("emd", "sinkhorn")
-SELECTIONS = ("random", "top", "stratified", "uniform")
-TARGETS = ("auto", "levels", "teacher")
 # What counts as a better dev evaluation for early stopping: the total dev loss, or (CADeT's rule) the
 # total dev loss or the dev KL term.
 STOPPING_METRICS = ("loss", "loss-or-kl")
@@ -45,7 +42,7 @@ def auto_mini_batch_size(mini_batch_size: int | None, batch_size: int, group_siz
 class TrainConfig:
     """Every setting of a training run: the one source of defaults, help text and validation.
 
-    Settings left at ``None`` (temperatures, ``fn_margin``) or ``"auto"`` (``similarity``) take the chosen
+    Settings left at ``None`` (temperatures, ``infonce_weight``, ``ot_reg``, ``fn_margin``) or ``"auto"`` (``similarity``) take the chosen
     loss's own default, which is the reference implementation's setting (see each loss's docstring and
     :func:`synrank.train.losses.loss_defaults`); the manifest records the resolved values.
     """
@@ -117,15 +114,17 @@ class TrainConfig:
     teacher_temperature: float | None = setting(
         None, help="Temperature on targets: default 0.3 for kl/kl+infonce, 1.0 (softmax(labels)) for wasserstein/ws2."
     )
-    infonce_weight: float = setting(0.1, help="kl+infonce: weight of the InfoNCE term.")
-    infonce_temperature: float = setting(0.01, help="kl+infonce: temperature of the InfoNCE term.")
+    infonce_weight: float | None = setting(None, help="kl+infonce: weight of the InfoNCE term (default: the loss's, 0.1).")
+    infonce_temperature: float | None = setting(
+        None, help="kl+infonce: temperature of the InfoNCE term (default: the loss's, 0.01)."
+    )
     fn_margin: float | None = setting(
         None,
         help="Mask, as negatives of a query, every in-batch passage whose document scores > margin x the query's "
         "top target in its list (default: off for infonce, 0.6 for kl+infonce; 0 = off).",
     )
     ot: str = setting("emd", help="wasserstein: exact OT (emd) or entropic (sinkhorn).", choices=OT_METHODS)
-    ot_reg: float = setting(0.05, help="wasserstein --ot sinkhorn: entropic regulariser.")
+    ot_reg: float | None = setting(None, help="wasserstein --ot sinkhorn: entropic regulariser (default: the loss's, 0.05).")
     in_batch: bool = setting(
         True, help="wasserstein: add other queries' passages (label 0) to each query's distribution, as SyCL does."
     )
@@ -209,7 +208,7 @@ class TrainConfig:
                 raise ConfigError(f"must be a positive number (got {value})", setting=name)
         for name in ("weight_decay", "warmup", "infonce_weight"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
+            if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"must be zero or more (got {value})", setting=name)
         if self.warmup_epochs is not None and not (math.isfinite(self.warmup_epochs) and self.warmup_epochs >= 0):
             raise ConfigError(f"must be zero or more (got {self.warmup_epochs})", setting="warmup_epochs")

@@ -24,8 +24,10 @@ from typing import Any
 
 from synrank.errors import ConfigError, InputError
 from synrank.formats.io import display_name, iter_jsonl
-from synrank.train.config import SELECTIONS, TARGETS
 
+# How a group is drawn from a longer list, and which field of a list is the training target (TrainConfig offers these).
+SELECTIONS = ("random", "top", "stratified", "uniform")
+TARGETS = ("auto", "levels", "teacher")
 
 
 def doc_key(doc_id: str) -> int:

@@ -106,3 +106,19 @@ def test_score_lists_progress_counts_every_teacher_pair():
     # the teacher, not the first-stage rank, orders the output: "fox" matches a, not b
     assert [c["doc_id"] for c in recs[0]["candidates"]] == ["a", "b"]
     assert recs[0]["candidates"][0]["rank"] == 2
+
+
+def test_select_lists_defaults_are_the_score_stage_defaults():
+    """select_lists() called bare builds the lists `synrank score` builds by default: CADeT's fusion (RRF, k=60),
+    the fused top-100, each retriever's own candidates (input 1), no source filter."""
+    import inspect
+
+    from synrank.config import default_of
+    from synrank.score import ScoreConfig, select_lists
+
+    bare = {n: p.default for n, p in inspect.signature(select_lists).parameters.items() if p.default is not p.empty}
+    assert (bare["method"], bare["k"], bare["depth"], bare["top"], bare["student_input"]) == ("rrf", 60, 0, 100, 1)
+    assert (bare["require_source_in_top"], bare["source_in_top_scope"]) == (0, "per-input")
+    same = {"method": "fuse", "k": "rrf_k", "depth": "depth", "top": "top", "require_source_in_top": "require_source_in_top",
+            "source_in_top_scope": "source_in_top_scope", "student_input": "student_input"}
+    assert {arg: bare[arg] for arg in same} == {arg: default_of(ScoreConfig, name) for arg, name in same.items()}

@@ -251,6 +251,7 @@ def test_defaults_are_the_reference_settings_per_loss():
     for name in ("ws2", "wasserstein"):
         cfg = resolved(name)
         assert (cfg["similarity"], cfg["temperature"], cfg["teacher_temperature"]) == ("dot", 1.0, 1.0)
+    assert resolved("wasserstein", ot="sinkhorn")["ot_reg"] == 0.05
     kl = resolved("kl")
     assert (kl["similarity"], kl["temperature"], kl["teacher_temperature"]) == ("cosine", 0.05, 0.3)
     kd = resolved("kl+infonce")
@@ -263,6 +264,38 @@ def test_defaults_are_the_reference_settings_per_loss():
     for name in ("ws2", "wasserstein", "kl", "kl+infonce", "infonce"):
         cfg = resolved(name, similarity="dot", temperature=0.2)
         assert (cfg["similarity"], cfg["temperature"]) == ("dot", 0.2)
+    kd = resolved("kl+infonce", infonce_weight=0.5, infonce_temperature=0.02)
+    assert (kd["infonce_weight"], kd["infonce_temperature"]) == (0.5, 0.02)
+    assert resolved("wasserstein", ot="sinkhorn", ot_reg=0.2)["ot_reg"] == 0.2
+
+
+# Loss switches TrainConfig still states itself (a flag and a choice, not hyper-parameters of the formula), and
+# the gradient-caching chunk, which the trainer resolves from the step's size.
+STATED_BY_TRAIN_CONFIG = ("ot", "in_batch", "mini_batch_size", "similarity")
+
+
+def test_loss_hyper_parameters_are_written_once_in_the_loss():
+    """Every keyword a loss constructor takes that TrainConfig also has defaults to None in TrainConfig (= the
+    loss's own), and its help states each loss's value, so --help and docs/cli.md show it without a second
+    definition to drift. The losses' signatures, read with inspect, are the reference."""
+    import dataclasses
+    import inspect
+
+    from synrank.config import help_of
+    from synrank.train import TrainConfig
+    from synrank.train.losses import LOSS_CLASSES
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    checked = set()
+    for cls in LOSS_CLASSES.values():
+        for p in inspect.signature(cls.__init__).parameters.values():
+            if p.kind is not p.KEYWORD_ONLY or p.name not in fields or p.name in STATED_BY_TRAIN_CONFIG:
+                continue
+            checked.add(p.name)
+            assert fields[p.name].default is None, f"TrainConfig.{p.name} restates {cls.__name__}'s default"
+            if p.default is not None:
+                assert repr(p.default) in help_of(TrainConfig, p.name), (p.name, cls.__name__, p.default)
+    assert {"temperature", "teacher_temperature", "infonce_weight", "infonce_temperature", "fn_margin", "ot_reg"} <= checked
 
 
 # -- false negatives masked by document across the batch (issue 13.2) ---------------------------------------

@@ -17,7 +17,7 @@ import inspect
 from typing import Any
 
 from synrank.train.data import doc_key
-from synrank.train.config import LOSSES, OT_METHODS, SIMILARITIES
+from synrank.train.loss_names import LOSSES, OT_METHODS, SIMILARITIES
 from synrank.train.losses.base import ListLabels, ListwiseLoss
 from synrank.train.losses.infonce import InfoNCELoss, infonce_loss, own_document_mask
 from synrank.train.losses.kl import KLDistillationLoss, kl_loss

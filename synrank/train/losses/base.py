@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from sentence_transformers.base.losses.gradcache import CachedLossMixin
 from torch import Tensor, nn
 
-from synrank.train.config import SIMILARITIES
+from synrank.train.loss_names import SIMILARITIES
 
 
 @dataclass

@@ -28,7 +28,7 @@ import ot
 import torch
 from torch import Tensor
 
-from synrank.train.config import OT_METHODS
+from synrank.train.loss_names import OT_METHODS
 from synrank.train.losses.base import ListwiseLoss, in_batch_targets, list_scores, pairwise_scores
 from synrank.train.losses.ws2 import SYCL_CITATION
 
