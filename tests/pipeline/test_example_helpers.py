@@ -119,3 +119,35 @@ def test_seed_summary_reads_eval_files_and_holm_corrects_over_the_rows(tmp_path)
     run.write_text("q0 Q0 d0 1 1.0 t\n")
     p = _run(EXAMPLES / "seed_summary.py", "--baseline", "base", files[0], run, "--names", "base,r")
     assert p.returncode == 2 and "pass --qrels" in p.stderr
+
+
+def test_gradedness_against_hand_computed_cases(tmp_path):
+    """examples/gradedness.py: hand-computed tau, order and top-first shares, and their chance values."""
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        from gradedness import measure, query_measures
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    # Four distinct levels: perfect order (tau 1; chance 1/4! and 1/4), reversed (tau -1), one swap at the bottom.
+    assert query_measures([3, 2, 1, 0], [4.0, 3.0, 2.0, 1.0]) == pytest.approx((1.0, True, True, 1 / 24, 1 / 4))
+    assert query_measures([3, 2, 1, 0], [1.0, 2.0, 3.0, 4.0]) == pytest.approx((-1.0, False, False, 1 / 24, 1 / 4))
+    tau, in_order, first, _, _ = query_measures([3, 2, 1, 0], [4.0, 3.0, 1.0, 2.0])
+    assert (tau, in_order, first) == (pytest.approx(4 / 6), False, True)  # 5 concordant pairs, 1 discordant: (5-1)/6
+    # Repeated levels: in order whichever of the two level-1 passages is ahead; chance 2!/3! = 1/3, first 1/3.
+    assert query_measures([2, 1, 1], [0.9, 0.1, 0.5])[1:] == pytest.approx((True, True, 1 / 3, 1 / 3))
+    assert query_measures([1, 1], [0.3, 0.2]) is None  # nothing to order
+    rows = [
+        {"query_id": "a", "query": "q", "candidates": [{"doc_id": f"a{lv}", "text": "t", "label": lv, "score": float(lv)} for lv in (3, 2, 1, 0)]},
+        {"query_id": "b", "query": "q", "candidates": [{"doc_id": f"b{lv}", "text": "t", "label": lv, "score": -float(lv)} for lv in (3, 2, 1, 0)]},
+    ]
+    path = tmp_path / "scored.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    g = measure(str(path), "x")
+    assert (g.queries, g.mean_tau, g.in_order, g.top_first, g.top_first_chance) == (2, 0.0, 0.5, 0.5, 0.25)
+    res = _run(EXAMPLES / "gradedness.py", path, "--names", "x", "--out", tmp_path / "g.json")
+    assert res.returncode == 0 and "| x | 2 |" in res.stdout
+    assert json.loads((tmp_path / "g.json").read_text())[0]["in_order_chance"] == pytest.approx(1 / 24)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query_id": "a", "query": "q", "candidates": [{"doc_id": "d", "score": 1}]}\n', encoding="utf-8")
+    res = _run(EXAMPLES / "gradedness.py", bad)
+    assert res.returncode == 2 and "bad.jsonl:1" in res.stderr and "Traceback" not in res.stderr
