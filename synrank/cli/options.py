@@ -136,13 +136,14 @@ def _as_hint(hint: Any, value: Any) -> Any:
 
 
 def _print_config(cls: type, command: str, values: dict[str, Any]) -> None:
+    import json
+
     import yaml
 
     from synrank.config import as_dict, from_mapping
 
     cfg = from_mapping(cls, values)  # validated like a real run
-    plain = {k: (str(v) if isinstance(v, Path) else v) for k, v in as_dict(cfg).items()}
-    plain = {k: ([str(x) if isinstance(x, Path) else x for x in v] if isinstance(v, list) else v) for k, v in plain.items()}
+    plain = json.loads(json.dumps(as_dict(cfg), default=str))  # Paths as text, so the YAML reads back as a recipe
     typer.echo(yaml.safe_dump({command: plain}, sort_keys=False, allow_unicode=True), nl=False)
 
 

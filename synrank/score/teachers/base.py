@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from synrank.runtime.batching import run_with_oom_backoff, token_budget_batches
+
 
 @dataclass
 class TeacherConfig:
@@ -53,3 +55,25 @@ class Teacher(ABC):
 
     def info(self) -> dict[str, Any]:
         return {"kind": self.kind, "model": self.model_name}
+
+
+def score_in_batches(
+    items: Sequence[Any],
+    lengths: Sequence[int],
+    predict: Callable[[list[Any]], Sequence[float]],
+    config: TeacherConfig,
+    on_progress: Callable[[int], None] | None = None,
+    *,
+    columns: int = 0,
+    dtype: Any = np.float32,
+) -> np.ndarray:
+    """``predict`` over ``items`` in token-budget batches (``lengths`` in tokens), halving a batch that runs out
+    of memory; one result per item, in order (a float, or a row of ``columns`` floats). The batching every model
+    teacher shares."""
+    out = np.zeros((len(items), columns) if columns else len(items), dtype=dtype)
+    for batch in token_budget_batches(lengths, config.max_tokens, config.max_batch_size):
+        for i, s in zip(batch, run_with_oom_backoff(predict, [items[i] for i in batch])):
+            out[i] = s
+        if on_progress is not None:
+            on_progress(len(batch))
+    return out

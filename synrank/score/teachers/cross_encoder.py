@@ -18,9 +18,8 @@ import numpy as np
 
 from synrank.errors import ConfigError
 from synrank.models import resolve_model_name
-from synrank.runtime.batching import run_with_oom_backoff, token_budget_batches
 from synrank.runtime.device import dtype_name, resolve_device, resolve_dtype
-from synrank.score.teachers.base import Teacher, TeacherConfig
+from synrank.score.teachers.base import Teacher, TeacherConfig, score_in_batches
 
 
 class CrossEncoderTeacher(Teacher):
@@ -71,16 +70,10 @@ class CrossEncoderTeacher(Teacher):
     def score(
         self, queries: Sequence[str], texts: Sequence[str], doc_ids: Sequence[str], on_progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
-        out = np.zeros(len(queries), dtype=np.float32)
         if not queries:
-            return out
+            return np.zeros(0, dtype=np.float32)
         pairs = list(zip(queries, texts))
-        for batch in token_budget_batches(self._lengths(queries, texts), self.config.max_tokens, self.config.max_batch_size):
-            for i, s in zip(batch, run_with_oom_backoff(self._predict, [pairs[i] for i in batch])):
-                out[i] = s
-            if on_progress is not None:
-                on_progress(len(batch))
-        return out
+        return score_in_batches(pairs, self._lengths(queries, texts), self._predict, self.config, on_progress)
 
     def info(self) -> dict[str, Any]:
         act = self.model.activation_fn

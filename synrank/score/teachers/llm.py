@@ -22,9 +22,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from synrank.errors import ConfigError
-from synrank.runtime.batching import run_with_oom_backoff, token_budget_batches
 from synrank.runtime.device import dtype_name, resolve_device, resolve_dtype
-from synrank.score.teachers.base import Teacher, TeacherConfig
+from synrank.score.teachers.base import Teacher, TeacherConfig, score_in_batches
 
 SYSTEM = "You are a search quality rater. You judge how relevant a passage is to a search query."
 
@@ -134,14 +133,9 @@ class TransformersLevelScorer:
         ids = self.label_ids(labels)
         texts = [self.render(p) for p in prompts]
         lengths = [len(x) for x in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
-        out = np.zeros((len(texts), len(labels)), dtype=np.float64)
-        for batch in token_budget_batches(lengths, self.config.max_tokens, self.config.max_batch_size):
-            rows = run_with_oom_backoff(lambda items: self._forward(items, ids), [texts[i] for i in batch])
-            for i, row in zip(batch, rows):
-                out[i] = row
-            if on_progress is not None:
-                on_progress(len(batch))
-        return out
+        return score_in_batches(
+            texts, lengths, lambda items: self._forward(items, ids), self.config, on_progress, columns=len(labels), dtype=np.float64
+        )
 
     def info(self) -> dict[str, Any]:
         return {"backend": "transformers", "dtype": dtype_name(self.dtype), "device": str(self.device), "passage_tokens": self.passage_tokens}

@@ -33,9 +33,8 @@ import numpy as np
 
 from synrank.errors import ConfigError
 from synrank.models import resolve_model_name
-from synrank.runtime.batching import run_with_oom_backoff, token_budget_batches
 from synrank.runtime.device import dtype_name, resolve_device, resolve_dtype
-from synrank.score.teachers.base import Teacher, TeacherConfig
+from synrank.score.teachers.base import Teacher, TeacherConfig, score_in_batches
 
 MONOT5_TEMPLATE = "Query: {query} Document: {passage} Relevant:"
 MONOT5_TOKENS = "▁true,▁false"
@@ -199,20 +198,14 @@ class T5Teacher(Teacher):
     def score(
         self, queries: Sequence[str], texts: Sequence[str], doc_ids: Sequence[str], on_progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
-        out = np.zeros(len(queries), dtype=np.float32)
         if not queries:
-            return out
+            return np.zeros(0, dtype=np.float32)
         inputs = [self._render(q, t)[0] for q, t in zip(queries, texts)]
         lengths = [len(ids) for ids in self.tokenizer(inputs, truncation=False, verbose=False)["input_ids"]]
         for i, n in enumerate(lengths):
             if n > self.max_length:
                 inputs[i], lengths[i] = self.fit(queries[i], texts[i])
-        for batch in token_budget_batches(lengths, self.config.max_tokens, self.config.max_batch_size):
-            for i, s in zip(batch, run_with_oom_backoff(self._forward, [inputs[i] for i in batch])):
-                out[i] = s
-            if on_progress is not None:
-                on_progress(len(batch))
-        return out
+        return score_in_batches(inputs, lengths, self._forward, self.config, on_progress)
 
     def describe_score(self) -> str:
         names = [f"{n!r} (id {i})" for n, i in zip(self.token_names, self.token_ids)]
