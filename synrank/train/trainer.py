@@ -183,10 +183,8 @@ def _trainer_class():
         """The sentence-transformers trainer with synrank's learning-rate schedules and document keys in the labels."""
 
         data_collator_class = ListwiseDataCollator
-        lr_floor: float = 0.0
-        lr_schedule: str = "linear"
-        warmup_epochs: float | None = None
-        warmup_min_steps: int = 0
+        # The run's settings (schedule shape, floor, warm-up in epochs), set by _build_trainer.
+        settings: TrainConfig | None = None
         # Every synrank loss is the mean over its micro-batch and never sees num_items_in_batch, so under
         # gradient accumulation the trainer must divide each micro-batch's loss by the number accumulated:
         # the step's gradient is then the mean of the micro-batch gradients, not their sum. Left to itself,
@@ -265,13 +263,14 @@ def _trainer_class():
         def create_scheduler(self, num_training_steps: int, optimizer=None):
             if self.lr_scheduler is None:
                 # num_training_steps and the warm-up count optimizer steps (micro-batches / accumulation).
+                cfg = self.settings or TrainConfig(out=Path(self.args.output_dir), inputs=["-"])
                 warm = self.args.get_warmup_steps(num_training_steps)
-                if self.warmup_epochs is not None:
-                    # As CADeT counts it: the optimizer steps of one epoch (train_e5_listwise.py:464-465).
-                    # (set_initial_training_values has set updates_per_epoch: optimizer steps, after accumulation).
-                    warm = int(self.warmup_epochs * self.updates_per_epoch)
-                warm = max(warm, self.warmup_min_steps)
-                fn = make_schedule(self.lr_schedule, warm, num_training_steps, self.lr_floor)
+                if cfg.warmup_epochs is not None:
+                    # As CADeT counts it: the optimizer steps of one epoch (train_e5_listwise.py:464-465);
+                    # set_initial_training_values has set updates_per_epoch (after accumulation).
+                    warm = int(cfg.warmup_epochs * self.updates_per_epoch)
+                warm = max(warm, cfg.warmup_min_steps)
+                fn = make_schedule(cfg.lr_schedule, warm, num_training_steps, cfg.lr_floor)
                 self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, fn)
                 self._created_lr_scheduler = True
             return self.lr_scheduler
@@ -472,10 +471,7 @@ def _build_trainer(
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer_cls = _trainer_class()
-    trainer_cls.lr_floor = cfg.lr_floor
-    trainer_cls.lr_schedule = cfg.lr_schedule
-    trainer_cls.warmup_epochs = cfg.warmup_epochs
-    trainer_cls.warmup_min_steps = cfg.warmup_min_steps
+    trainer_cls.settings = cfg
     callbacks = [
         CheckpointMarkerCallback(),
         JsonlLogCallback(log_path, effective_batch_size(cfg, world_size)),
