@@ -31,25 +31,36 @@ def setting(
     help: str,  # noqa: A002 - the word users read in --help
     default_factory: Callable[[], Any] | None = None,
     choices: tuple[Any, ...] | None = None,
+    flag: str | None = None,
+    short: str | None = None,
+    positional: bool = False,
+    metavar: str | None = None,
+    folder: bool = False,
 ) -> Any:
     """A config field with its help text (and, optionally, the values it may take).
 
     ``choices`` are checked by :func:`check_choices` (called from the config's ``__post_init__``), so the
-    library and the CLI refuse the same values with the same message.
+    library and the CLI refuse the same values with the same message. The rest says how the command built
+    from the config (``synrank.cli.options.config_command``) spells the setting: ``flag`` when it is not
+    ``--name-with-dashes`` (``--bootstrap`` for ``resamples``), ``short`` (``-o``), ``positional`` for an
+    argument, ``metavar``, and ``folder`` for an output that is a folder (an output is otherwise a file).
     """
-    metadata = {"help": help, "choices": choices}
+    metadata = {
+        "help": help, "choices": choices, "flag": flag, "short": short,
+        "positional": positional, "metavar": metavar, "folder": folder,
+    }
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def setting_from(engine: type, name: str) -> Any:
+def setting_from(engine: type, name: str, **spelling: Any) -> Any:
     """A stage setting that is engine config ``engine``'s setting ``name``, with the default and help written there.
 
     Engine configs (``EncoderConfig``, ``BM25Config``, compare's ``Settings``) own their defaults; the stage
     configs that expose them take them from here, so a default is written once and the imports run downwards.
     """
-    return setting(default_of(engine, name), help=help_of(engine, name), choices=choices_of(engine, name))
+    return setting(default_of(engine, name), help=help_of(engine, name), choices=choices_of(engine, name), **spelling)
 
 
 def _field(cls: type, name: str) -> dataclasses.Field[Any]:

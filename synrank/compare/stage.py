@@ -32,30 +32,34 @@ def _choice(value: str, allowed: tuple[str, ...], setting_name: str, aliases: di
 @dataclass
 class CompareConfig:
     inputs: list[str] = setting(
-        help="Two or more `synrank eval` results JSON files, or TREC runs (then give --qrels); - reads one results file from stdin."
+        help="Two or more `synrank eval` results JSON files, or TREC runs (then give --qrels); - reads one results file from stdin.",
+        positional=True, metavar="FILE",
     )
     baseline: str | None = setting(
-        None, help="Input file or system name every other system is tested against; default: the first input."
+        None, help="Input file or system name every other system is tested against; default: the first input.",
+        short="-b",
     )
     name: list[str] | None = setting(
-        None, help="System names in input order (repeat, or comma-separate); default: file stems."
+        None, help="System names in input order (repeat, or comma-separate); default: file stems.",
+        short="-n",
     )
     qrels: str | None = setting(None, help="Qrels (TREC, BEIR TSV or JSONL) to score TREC run inputs with.")
     metrics: str | None = setting(
-        None, help="Comma-separated metrics; default: those of the first results file, or nDCG@10,R@100,RR@10,AP for runs."
+        None, help="Comma-separated metrics; default: those of the first results file, or nDCG@10,R@100,RR@10,AP for runs.",
+        short="-m",
     )
     rel_level: int = setting(1, help="TREC runs: minimum grade counted relevant by binary metrics (TREC DL uses 2).")
     intersect: bool = setting(
         False, help="Compare only on queries every system answered (default: a missing query counts 0)."
     )
-    test: str = setting_from(Settings, "test")
+    test: str = setting_from(Settings, "test", short="-t")
     permutations: int = setting_from(Settings, "permutations")
-    resamples: int = setting_from(Settings, "resamples")
-    confidence: float = setting_from(Settings, "confidence")
-    correction: str = setting_from(Settings, "correction")
+    resamples: int = setting_from(Settings, "resamples", flag="--bootstrap")
+    confidence: float = setting_from(Settings, "confidence", flag="--ci")
+    correction: str = setting_from(Settings, "correction", short="-c")
     alpha: float = setting_from(Settings, "alpha")
-    format: str = setting("rich", help="Output: rich (table), markdown, latex, csv, json.")
-    out: Path | None = setting(None, help="Write the table to this file (atomically, with a manifest) instead of stdout.")
+    format: str = setting("rich", help="Output: rich (table), markdown, latex, csv, json.", short="-f")
+    out: Path | None = setting(None, help="Write the table to this file (atomically, with a manifest) instead of stdout.", short="-o")
     plot: Path | None = setting(
         None, help="Write sorted per-query deltas vs the baseline, one panel per metric (.png, .pdf, .svg)."
     )

@@ -21,21 +21,22 @@ from synrank.index.settings import SEED_HELP, THREADS_HELP, EncoderConfig
 
 @dataclass
 class EvalConfig:
-    index: Path = setting(help="Index folder written by `synrank index`.")
+    index: Path = setting(help="Index folder written by `synrank index`.", positional=True)
     dataset: str | None = setting(
-        None, help="BEIR folder (queries.jsonl, qrels/<split>.tsv) or ir_datasets id (e.g. beir/scifact/test)."
+        None, help="BEIR folder (queries.jsonl, qrels/<split>.tsv) or ir_datasets id (e.g. beir/scifact/test).",
+        short="-d",
     )
     split: str = setting("test", help="Qrels split of a BEIR folder.")
     queries: str | None = setting(None, help="Queries file (TSV qid<TAB>text, JSONL, BEIR queries.jsonl).")
     qrels: str | None = setting(None, help="Qrels file (TREC, BEIR TSV or JSONL).")
-    out: Path | None = setting(None, help="results.json: aggregate and per-query metrics plus manifest.")
+    out: Path | None = setting(None, help="results.json: aggregate and per-query metrics plus manifest.", short="-o")
     run_out: Path | None = setting(None, help="Write the retrieval run in TREC format.")
     metrics: str = setting(",".join(DEFAULT_METRICS), help="Comma-separated metrics: nDCG@k, R@k, P@k, RR, RR@k, AP, AP@k.")
     k: int = setting(1000, help="Documents retrieved per query (the run depth).")
     rel_level: int = setting(
         1, help="Minimum grade counted relevant by binary metrics (R, P, RR, AP); TREC DL uses 2."
     )
-    model: str | None = setting(None, help="Query encoder; default: the model recorded in the index manifest.")
+    model: str | None = setting(None, help="Query encoder; default: the model recorded in the index manifest.", short="-m")
     query_prefix: str = setting("", help="Prefix added to every query (e.g. 'query: ' for e5).")
     nprobe: int = setting(0, help="IVF indexes: inverted lists visited per query; 0 = index default.")
     ef_search: int = setting(0, help="HNSW indexes: search breadth; 0 = index default.")

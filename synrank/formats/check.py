@@ -23,7 +23,8 @@ from synrank.formats.queries import read_queries
 @dataclass
 class CheckConfig:
     dataset: str | None = setting(
-        None, help="A BEIR folder: checks its corpus, queries.jsonl (if present) and qrels/*.tsv (or qrels/SPLIT.tsv)."
+        None, help="A BEIR folder: checks its corpus, queries.jsonl (if present) and qrels/*.tsv (or qrels/SPLIT.tsv).",
+        positional=True,
     )
     corpus: str | None = setting(None, help="A corpus file or folder (BEIR, JSONL, TSV) to check.")
     queries: list[str] = setting(default_factory=list, help="Query files (TSV or JSONL) to check; repeatable.")

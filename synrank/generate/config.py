@@ -59,6 +59,7 @@ class GenerateConfig:
         "qwen2.5-coder-0.5b",
         help="LLM: alias (qwen2.5-coder-0.5b, qwen2.5-coder-1.5b, smollm2; see `synrank models`), local folder, .gguf file, "
         "hub id, or the served model name (openai).",
+        short="-m",
     )
     backend: str = setting(
         "auto",
@@ -82,7 +83,8 @@ class GenerateConfig:
     min_words: int = setting(-1, help="Shorter answers are rejected (and retried); -1 = per task (docs 10, queries 1).")
     # outputs and work split
     out: Path | None = setting(
-        None, help="Output JSONL, appended record by record; re-running resumes. Default: stdout."
+        None, help="Output JSONL, appended record by record; re-running resumes. Default: stdout.",
+        short="-o",
     )
     rejects: Path | None = setting(
         None, help="Where rejected answers go (raw text, reason category and reasons). Default: <out>.rejects.jsonl."

@@ -28,10 +28,11 @@ __all__ = ["DEVICE_HELP", "DTYPE_HELP", "IndexConfig", "IndexResult", "SEED_HELP
 @dataclass
 class IndexConfig:
     corpus: str = setting(
-        help="Corpus: a BEIR folder (corpus.jsonl), a JSONL/TSV corpus file, '-' for stdin, or an ir_datasets id."
+        help="Corpus: a BEIR folder (corpus.jsonl), a JSONL/TSV corpus file, '-' for stdin, or an ir_datasets id.",
+        positional=True,
     )
-    out: Path = setting(help="Index folder to write (index.faiss, docids.txt, manifest.json).")
-    model: str = setting("minilm", help="Bi-encoder: alias (see `synrank models`), local folder, checkpoint or hub id.")
+    out: Path = setting(help="Index folder to write (index.faiss, docids.txt, manifest.json).", short="-o", folder=True)
+    model: str = setting("minilm", help="Bi-encoder: alias (see `synrank models`), local folder, checkpoint or hub id.", short="-m")
     factory: str = setting_from(BuildConfig, "factory")
     no_title: bool = setting(not default_of(BuildConfig, "use_title"), help="Encode only the text, not 'title + \" \" + text'.")
     doc_prefix: str = setting_from(BuildConfig, "doc_prefix")

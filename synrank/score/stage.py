@@ -38,15 +38,17 @@ class ScoreConfig(FilterConfig):
     """Settings of ``synrank score`` (the filter settings are inherited from :class:`FilterConfig`)."""
 
     inputs: list[str] = setting(
-        help="Candidate files: `search` JSONL, TREC runs (with --queries), `generate --task docs` JSONL or `score` output. Several are fused."
+        help="Candidate files: `search` JSONL, TREC runs (with --queries), `generate --task docs` JSONL or `score` output. Several are fused.",
+        positional=True,
     )
     teacher: list[str] = setting(
         default_factory=list,
         help=f"KIND:MODEL, repeatable. Kinds: cross-encoder (sentence-transformers CrossEncoder), monot5 / rankt5 (T5 rerankers, e.g. monot5:castorini/monot5-base-msmarco), bi-encoder (alias/folder/hub id), bm25, llm (e.g. llm:smollm2). Default: {DEFAULT_TEACHER}.",
+        short="-t",
     )
-    corpus: str | None = setting(None, help="Corpus for passage texts (BEIR folder, JSONL/TSV); also the BM25 teacher's statistics.")
-    queries: str | None = setting(None, help="Query texts for TREC-run inputs (TSV/JSONL/BEIR folder).")
-    out: Path | None = setting(None, help="Training lists (JSONL). Scoring is resumable through <out>.scored.jsonl. Default: stdout.")
+    corpus: str | None = setting(None, help="Corpus for passage texts (BEIR folder, JSONL/TSV); also the BM25 teacher's statistics.", short="-c")
+    queries: str | None = setting(None, help="Query texts for TREC-run inputs (TSV/JSONL/BEIR folder).", short="-q")
+    out: Path | None = setting(None, help="Training lists (JSONL). Scoring is resumable through <out>.scored.jsonl. Default: stdout.", short="-o")
     fuse: str = setting(FUSIONS[0], help="Fusion of several inputs: rrf, minmax or zscore (normalised score sum).", choices=FUSIONS)
     rrf_k: int = setting(RRF_K, help="RRF constant k in 1/(k + rank).")
     depth: int = setting(0, help="Candidates taken from each input before fusion; 0 = all.")
@@ -339,8 +341,8 @@ def _run(cfg: ScoreConfig, target: Any, info: Callable[[str], None], progress: b
 class FuseConfig:
     """Settings of ``synrank fuse`` (hybrid runs)."""
 
-    runs: list[str] = setting(help="Two or more runs: TREC files or `synrank search` JSONL.")
-    out: Path = setting(help="Fused TREC run (written atomically, with a manifest beside it).")
+    runs: list[str] = setting(help="Two or more runs: TREC files or `synrank search` JSONL.", positional=True)
+    out: Path = setting(help="Fused TREC run (written atomically, with a manifest beside it).", short="-o")
     method: str = setting("rrf", help="rrf (reciprocal rank), minmax or zscore (normalised score sum, CombSUM).", choices=FUSIONS)
     rrf_k: int = setting(RRF_K, help="RRF constant k in 1/(k + rank).")
     depth: int = setting(0, help="Documents taken from each run before fusion; 0 = all.")

@@ -23,15 +23,18 @@ TREC_SUFFIXES = (".trec", ".run")
 @dataclass
 class SearchConfig:
     source: str = setting(
-        help="A `synrank index` folder (dense search), or with --bm25 a corpus: BEIR folder, JSONL/TSV file or '-'."
+        help="A `synrank index` folder (dense search), or with --bm25 a corpus: BEIR folder, JSONL/TSV file or '-'.",
+        positional=True,
     )
     queries: str = setting(
-        help="Queries: TSV (qid<TAB>text), JSONL (e.g. `generate --task queries` output, source_doc_id is kept) or a BEIR folder."
+        help="Queries: TSV (qid<TAB>text), JSONL (e.g. `generate --task queries` output, source_doc_id is kept) or a BEIR folder.",
+        positional=True,
     )
-    k: int = setting(100, help="Candidates per query.")
+    k: int = setting(100, help="Candidates per query.", short="-k")
     bm25: bool = setting(False, help="Search SOURCE (a corpus) with BM25 instead of a dense index.")
     out: Path | None = setting(
-        None, help="Output file; JSONL is appended per query and resumable. Default: JSONL on stdout."
+        None, help="Output file; JSONL is appended per query and resumable. Default: JSONL on stdout.",
+        short="-o",
     )
     format: str = setting(
         "auto",
@@ -39,7 +42,7 @@ class SearchConfig:
         choices=("auto", "jsonl", "trec"),
     )
     chunk: int = setting(256, help="Queries searched (and appended to --out) together.")
-    model: str | None = setting(None, help="Dense: query encoder overriding the index's own model (rarely needed).")
+    model: str | None = setting(None, help="Dense: query encoder overriding the index's own model (rarely needed).", short="-m")
     query_prefix: str = setting("", help="Dense: prefix added to every query (e.g. 'query: ' for e5).")
     nprobe: int = setting(0, help="Dense: IVF cells visited per query; 0 = the index's setting.")
     ef_search: int = setting(0, help="Dense: HNSW search depth; 0 = the index's setting.")

@@ -47,11 +47,12 @@ class TrainConfig:
     :func:`synrank.train.losses.loss_defaults`); the manifest records the resolved values.
     """
 
-    out: Path = setting(help="Output model folder (written when training ends).")
+    out: Path = setting(help="Output model folder (written when training ends).", short="-o", folder=True)
     inputs: list[str] = setting(
-        default_factory=list, help="Training list JSONL files (generate/score output); '-' reads stdin."
+        default_factory=list, help="Training list JSONL files (generate/score output); '-' reads stdin.",
+        positional=True,
     )
-    model: str = setting("minilm", help="Base bi-encoder: alias (minilm), folder or hub id. Pooling and normalisation come from it.")
+    model: str = setting("minilm", help="Base bi-encoder: alias (minilm), folder or hub id. Pooling and normalisation come from it.", short="-m")
     loss: str = setting(
         "wasserstein",
         help="Loss: wasserstein (per-query OT, POT), ws2 (SyCL release), kl, kl+infonce, infonce.",
