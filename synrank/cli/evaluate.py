@@ -27,4 +27,4 @@ def register(app: typer.Typer) -> None:
         result = run(from_mapping(EvalConfig, settings), info=info)
         print_table(metrics_table(f"{result.dataset} — {result.model}", result.aggregate, result.num_queries))
         if result.out is None:
-            typer.echo(json.dumps({"aggregate": result.aggregate, "num_queries": result.num_queries, "dataset": result.dataset}))
+            typer.echo(json.dumps(result.summary()))

@@ -68,12 +68,4 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"--- assistant (response prefix)\n{req.prefix}")
             return
         result = runner.run(cfg, info=info)
-        reasons = ", ".join(f"{k} {v}" for k, v in sorted(result.reject_reasons.items()))
-        info(
-            f"generated {result.accepted} {result.output_noun}, "
-            f"rejected {result.rejected} after {cfg.max_retries} retries"
-            + (f" ({reasons}; see {result.rejects})" if result.rejects and result.rejected else "")
-            + f"; {result.completion_tokens} tokens in {result.generate_seconds:.1f}s ({result.tokens_per_second:.1f} tokens/s)"
-            + (f"; {result.cached_prompt_tokens / result.prompt_tokens:.0%} of prompt tokens reused from the engine's cache"
-               if result.prompt_tokens and result.cached_prompt_tokens else "")
-        )
+        info(result.line(cfg.max_retries))

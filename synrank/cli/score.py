@@ -28,10 +28,5 @@ def register(app: typer.Typer) -> None:
         from synrank.score.stage import run
 
         result = run(from_mapping(ScoreConfig, settings), info=info)
-        summary = result.summary
-        removed = ", ".join(f"{k}: {v:,}" for k, v in summary["removed"].items()) or "none"
-        info(f"{summary['queries_in']:,} queries in, {summary['queries_out']:,} out; removed by filter: {removed}")
-        if summary["queries_in"] and not summary["queries_out"]:
-            info("warning: no query survived the filters; the output is empty (loosen --require-source-* or --drop-bottom-pct)")
-        if result.out is not None:
-            info(f"wrote {len(result.records):,} training lists to {result.out}")
+        for line in result.lines():
+            info(line)

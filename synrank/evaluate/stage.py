@@ -78,6 +78,10 @@ class EvalResult:
     def num_queries(self) -> int:
         return len(self.per_query)
 
+    def summary(self) -> dict[str, Any]:
+        """The averages as `synrank eval` prints them on stdout when no --out is given."""
+        return {"aggregate": self.aggregate, "num_queries": self.num_queries, "dataset": self.dataset}
+
 
 def run(cfg: EvalConfig, *, info: Callable[[str], None] = lambda _m: None) -> EvalResult:
     """Search ``cfg.index`` with the judged queries, compute ``cfg.metrics``, write ``cfg.out``/``cfg.run_out``.

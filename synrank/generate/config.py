@@ -188,6 +188,20 @@ class GenerateResult:
     def tokens_per_second(self) -> float:
         return self.completion_tokens / self.generate_seconds if self.generate_seconds > 0 else 0.0
 
+    def line(self, max_retries: int) -> str:
+        """The run in one line, as `synrank generate` reports it."""
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.reject_reasons.items()))
+        cached = (
+            f"; {self.cached_prompt_tokens / self.prompt_tokens:.0%} of prompt tokens reused from the engine's cache"
+            if self.prompt_tokens and self.cached_prompt_tokens else ""
+        )
+        return (
+            f"generated {self.accepted} {self.output_noun}, rejected {self.rejected} after {max_retries} retries"
+            + (f" ({reasons}; see {self.rejects})" if self.rejects and self.rejected else "")
+            + f"; {self.completion_tokens} tokens in {self.generate_seconds:.1f}s ({self.tokens_per_second:.1f} tokens/s)"
+            + cached
+        )
+
     def as_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 

@@ -132,6 +132,17 @@ class ScoreResult:
     teachers: list[Any] = field(default_factory=list)  # each teacher's info(), or the specs when nothing was scored
     resumed: int = 0  # lists whose scores came from <out>.scored.jsonl
 
+    def lines(self) -> list[str]:
+        """What `synrank score` reports: queries in and out, what each filter removed, where the lists went."""
+        s = self.summary
+        removed = ", ".join(f"{k}: {v:,}" for k, v in s["removed"].items()) or "none"
+        lines = [f"{s['queries_in']:,} queries in, {s['queries_out']:,} out; removed by filter: {removed}"]
+        if s["queries_in"] and not s["queries_out"]:
+            lines.append("warning: no query survived the filters; the output is empty (loosen --require-source-* or --drop-bottom-pct)")
+        if self.out is not None:
+            lines.append(f"wrote {len(self.records):,} training lists to {self.out}")
+        return lines
+
 
 def _fingerprint(path: str | Path | None) -> object:
     if path is None or str(path) == "-":
