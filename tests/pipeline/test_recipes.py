@@ -190,3 +190,30 @@ def test_the_student_is_the_same_in_every_stage(recipe):
     assert index.get("doc_prefix", "") == train.get("doc_prefix", "")
     for stage in ("search", "eval"):
         assert read_config_file(path, stage).get("query_prefix", "") == train.get("query_prefix", "")
+
+
+# The types each recipe asks for, written out here (the reference's six; the CPU recipe's four).
+FIRST_STEP_SLOTS = {
+    "cadet-reference.yaml": ["title", "claim", "question", "keywords", "msmarco", "natural"],
+    "cadet-cpu.yaml": ["question", "claim", "keywords", "title"],
+    "sycl-reference.yaml": ["L3", "L2", "L1", "L0"],
+    "sycl-cpu.yaml": ["L3", "L2", "L1", "L0"],
+}
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in RECIPES.glob("*.yaml")))
+def test_each_recipe_runs_its_first_step_from_the_command_line(recipe, tmp_path, capsys):
+    """`synrank generate --config RECIPE` on one passage (or query), as far as a step runs without the GPU's model:
+    the prompts it would send, one per query type (CADeT) or relevance level (SyCL)."""
+    from synrank.cli.main import main
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"_id": "d1", "title": "Aspirin", "text": "Low-dose aspirin lowers the risk of a first heart attack."}\n')
+    queries = tmp_path / "queries.tsv"
+    queries.write_text("q1\tdoes aspirin prevent heart attacks\n")
+    first = corpus if recipe.startswith("cadet") else queries
+    assert main(["generate", str(first), "--config", str(RECIPES / recipe), "--dry-run"]) == 0
+    heads = [line for line in capsys.readouterr().out.splitlines() if line.startswith("===== ")]
+    slots = [head.split()[1] for head in heads]
+    assert sorted(s.split("-")[1] for s in slots) == sorted(FIRST_STEP_SLOTS[recipe])
+    assert not (tmp_path / "queries.jsonl").exists() and len(list(tmp_path.iterdir())) == 2  # a dry run writes nothing
