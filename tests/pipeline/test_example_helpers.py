@@ -151,3 +151,32 @@ def test_gradedness_against_hand_computed_cases(tmp_path):
     bad.write_text('{"query_id": "a", "query": "q", "candidates": [{"doc_id": "d", "score": 1}]}\n', encoding="utf-8")
     res = _run(EXAMPLES / "gradedness.py", bad)
     assert res.returncode == 2 and "bad.jsonl:1" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_dev_agreement_against_hand_computed_differences(tmp_path):
+    """examples/dev_agreement.py: seed-averaged A - B per subset fixed by the base, and the sign agreement."""
+
+    def write(name, values):  # values: qid -> nDCG@10
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"per_query": {q: {"nDCG@10": v} for q, v in values.items()}}), encoding="utf-8")
+        return str(path)
+
+    base = write("base", {"q1": 1.0, "q2": 1.0, "q3": 0.5, "q4": 0.0})  # easy: q1 q2; hard: q3 q4
+    a1 = write("a1", {"q1": 1.0, "q2": 1.0, "q3": 0.6, "q4": 0.2})
+    a2 = write("a2", {"q1": 1.0, "q2": 0.8, "q3": 0.4, "q4": 0.4})  # seed mean: 1.0 0.9 0.5 0.3
+    b = write("b", {"q1": 0.5, "q2": 1.0, "q3": 0.5, "q4": 0.5})  # A - B: 0.5 -0.1 0 -0.2
+    real_b = write("rb", {"q1": 1.0, "q2": 1.0, "q3": 0.1})  # q4 missing counts 0: A - B: 0 -0.1 0.4 0.3
+    res = _run(EXAMPLES / "dev_agreement.py", "--dev-base", base, "--dev-a", f"{a1},{a2}", "--dev-b", b,
+               "--real-base", base, "--real-a", f"{a1},{a2}", "--real-b", real_b, "--metrics", "nDCG@10")
+    assert res.returncode == 0, res.stderr
+    rows = {line.split("|")[2].strip(): [c.strip() for c in line.split("|")[3:-1]] for line in res.stdout.splitlines()[2:]}
+    from scipy import stats
+
+    p_all = stats.ttest_rel([1.0, 0.9, 0.5, 0.3], [0.5, 1.0, 0.5, 0.5]).pvalue
+    assert rows["all"][:3] == ["4", "+0.0500", f"{p_all:.3f}"]  # (0.5 - 0.1 + 0 - 0.2) / 4
+    assert rows["easy"][:2] == ["2", "+0.2000"] and rows["hard"][:2] == ["2", "-0.1000"]
+    assert rows["all"][4] == "+0.1500" and rows["hard"][4] == "+0.3500" and rows["easy"][4] == "-0.0500"
+    assert [rows[s][-1] for s in ("all", "hard", "easy")] == ["yes", "no", "no"]
+    res = _run(EXAMPLES / "dev_agreement.py", "--dev-base", tmp_path / "none.json", "--dev-a", a1, "--dev-b", b,
+               "--real-base", base, "--real-a", a1, "--real-b", b)
+    assert res.returncode == 2 and "none.json" in res.stderr and "Traceback" not in res.stderr
