@@ -54,6 +54,29 @@ def setting(
     return dataclasses.field(default=default, metadata=metadata)
 
 
+# The rule behind these two texts is written once, in docs/formats.md ("Outputs, resume and --overwrite"),
+# and enforced by synrank.formats.outputs; every command states it with these same words.
+OVERWRITE_HELP = (
+    "Start over: discard what earlier runs of this command wrote for this output (finished or partial, with its saved "
+    "work) and make it again. Without it, a re-run with the same settings continues where it stopped and other "
+    "settings are refused (docs/formats.md). Never touches an input or anything synrank did not write."
+)
+RESUME_HELP = (
+    "Kept for old scripts, changes nothing: a re-run with the same settings always continues where it stopped. "
+    "Refused together with --overwrite, which starts over."
+)
+
+
+def overwrite_setting() -> Any:
+    """The ``overwrite`` field of every stage that writes an output (one meaning, one help text)."""
+    return setting(False, help=OVERWRITE_HELP)
+
+
+def resume_setting() -> Any:
+    """The ``resume`` field kept by stages that once needed it to continue (train)."""
+    return setting(False, help=RESUME_HELP)
+
+
 def setting_from(engine: type, name: str, **spelling: Any) -> Any:
     """A stage setting that is engine config ``engine``'s setting ``name``, with the default and help written there.
 

@@ -18,11 +18,6 @@ from synrank.cli import check, compare, evaluate, fuse, generate, index, models,
 from synrank.errors import InputWarning, SynrankError, os_error_in
 
 INTERRUPTED = "synrank: interrupted; re-run the same command to resume (outputs written so far are kept)"
-# train refuses a leftover training state without --resume (a plain re-run must not silently continue an
-# old training), so "the same command" would be refused: its hint names the flag.
-INTERRUPTED_BY_COMMAND = {
-    "train": "synrank: interrupted; re-run the same command with --resume to continue from the last checkpoint",
-}
 
 
 class Terminated(KeyboardInterrupt):
@@ -83,10 +78,8 @@ def _interruption(exc: BaseException) -> KeyboardInterrupt | None:
     return None
 
 
-def _interrupted_code(interrupt: KeyboardInterrupt, argv: list[str] | None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    command = next((a for a in args if not a.startswith("-")), None)  # the root has flags only
-    typer.echo(INTERRUPTED_BY_COMMAND.get(command or "", INTERRUPTED), err=True)
+def _interrupted_code(interrupt: KeyboardInterrupt) -> int:
+    typer.echo(INTERRUPTED, err=True)  # every command resumes by being re-run (docs/formats.md)
     return Terminated.exit_code if isinstance(interrupt, Terminated) else 130
 
 
@@ -131,12 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.code
         code = code if isinstance(code, int) else (0 if code is None else 1)
         interrupt = _interruption(exc) if code == 130 else None
-        return _interrupted_code(interrupt, argv) if interrupt is not None else code
+        return _interrupted_code(interrupt) if interrupt is not None else code
     except SynrankError as exc:
         typer.echo(f"synrank: error: {_redact(exc.one_line(flags=True))}", err=True)
         return exc.exit_code
     except KeyboardInterrupt as exc:
-        return _interrupted_code(exc, argv)
+        return _interrupted_code(exc)
     except BrokenPipeError:
         # Downstream of a pipe closed early (e.g. `| head`): not an error for the user.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

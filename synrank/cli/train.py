@@ -16,7 +16,7 @@ HELP = """Train a dense retriever list-wise (wasserstein, ws2, kl, kl+infonce, i
 Inputs: `generate --task docs` JSONL (targets = graded levels), `score` training lists (targets = teacher
 scores), or real data with --dataset DIR --split train [--negatives search.jsonl]. Writes a
 sentence-transformers folder (usable as `synrank index --model OUT`), training_log.jsonl and manifest.json.
-Checkpoints live in OUT.train-state/ until training ends; --resume continues an interrupted run.
+Checkpoints live in OUT.train-state/ until training ends; re-running the same command continues an interrupted run.
 Multi-process: `torchrun --nproc_per_node N -m synrank train ...`."""
 
 

@@ -1,5 +1,10 @@
 """The one way a stage opens its output: guard, lock, atomic or appending writer, resume.
 
+The rule users read (docs/formats.md, "Outputs, resume and --overwrite"; every ``overwrite`` setting's help is
+:data:`synrank.config.OVERWRITE_HELP`): the same command with the same settings continues where it stopped and
+keeps what is finished (:func:`finished_output`); other settings over an output, partial or finished, are refused
+naming them; ``overwrite`` starts over, discarding only what synrank wrote, never an input.
+
 Every command that writes a file or folder goes through :func:`guarded_output`::
 
     from synrank.formats.outputs import guarded_output
@@ -33,7 +38,8 @@ Before any work, the guard refuses, with an :class:`InputError` naming the outpu
   (record-by-record appends and resuming need plain text);
 * an output under a regular file (``-o notes.txt/run.trec``), a folder where a file is expected and vice versa;
 * an existing, non-empty output that synrank did not write: it is never replaced, even with ``--overwrite``;
-* an existing folder synrank wrote, without ``overwrite`` (a folder is expensive: an index, a model).
+* an existing folder synrank wrote, without ``overwrite`` (a folder is expensive: an index, a model; a stage
+  calls :func:`finished_output` first, so one finished with the same settings is kept instead of refused).
 
 An existing *file* synrank wrote is replaced by a re-run as before (a re-run of a make step: ``eval -o``,
 ``fuse -o``, ``score -o``); ``overwrite`` matters for files only for ``"append"`` outputs (start over).
@@ -50,8 +56,10 @@ A second process on the same output is refused for the whole run: the guard hold
 Resuming (one policy for every stage, :class:`ResumeState`): the settings that must match are the stage's
 ``fingerprint``. Same settings -> resume. An output whose stamp is gone (copied without its dot-file) is
 compared with the ``config`` of its manifest instead. Different settings (or an output with neither) -> refuse
-with one line naming the settings that differ, unless ``overwrite`` -> start over. For synrank's own hidden work files
-(index chunks, score's teacher-score cache) a stage passes ``on_change="restart"``: they are silently rebuilt.
+with one line naming the settings that differ, unless ``overwrite`` -> start over. A work folder (index chunks,
+training checkpoints) is a partial output and follows the same rule; a work folder without a stamp is not
+synrank's and is refused even with ``overwrite``. Only a cache of the inputs (score's teacher scores, keyed by
+its inputs' contents) passes ``on_change="restart"``: it is refreshed when they change.
 When an ``"append"`` output is started over, the old file is moved aside (``.<name>.previous``) and deleted only
 when the run succeeds; if the run fails in any way, the old output, stamp and manifest are put back
 byte-identical. A run that fails before writing a record leaves nothing (no empty output, stamp or manifest).
@@ -68,8 +76,8 @@ Adopting it, stage by stage (what each owner calls):
   and call ``target.write_manifest()`` before the first record; pass ``target.path`` to ``AppendJsonlWriter``.
   generate's rejects file: ``sidecars=[rejects]``.
 * ``index -o``, ``train -o``: ``kind="dir"`` (write into ``target.path``); their hidden work folders
-  (``.NAME.partial``, ``NAME.train-state``) use ``ResumeState.open(work, fingerprint, overwrite=...,
-  on_change="restart")`` (index) or the stage's own ``--resume`` rule (train).
+  (``.NAME.partial``, ``NAME.train-state``) use ``ResumeState.open(work, fingerprint, overwrite=...)``, and
+  ``finished_output(out, fingerprint, kind=...)`` keeps a finished folder made with the same settings.
 * score's teacher-score cache ``<out>.scored.jsonl``: ``ResumeState.open(cache, key, overwrite=..., on_change="restart")``.
 * Always list every input path in ``inputs`` (corpus, queries, qrels, runs, lists, the model folder for train).
 """
@@ -473,6 +481,14 @@ class ResumeState:
             old = _fingerprint_from_manifest(p, fp, manifest_of)
         if old is None:
             changed = ["?"]
+            if overwrite and p.is_dir() and not _is_manifest(p / MANIFEST_NAME):
+                # A work folder synrank made carries its stamp from before its first file: without one, it is
+                # someone else's folder under a name synrank uses, and starting over must not delete it.
+                raise InputError(
+                    "folder exists and was not written by synrank (no resume stamp); refusing to discard it: "
+                    "choose another output or remove it yourself",
+                    path=p,
+                )
         else:
             changed = sorted(k for k in set(old) | set(fp) if old.get(k) != fp.get(k))
         if overwrite:
@@ -516,6 +532,48 @@ class ResumeState:
         st = cls.decide(state, fingerprint, overwrite=overwrite, on_change=on_change, name=name)
         st.start()
         return st
+
+
+def finished_output(
+    out: str | Path | None,
+    fingerprint: Mapping[str, Any],
+    *,
+    kind: str,
+    inputs: Iterable[str | Path | None] = (),
+    overwrite: bool = False,
+) -> dict[str, Any] | None:
+    """The manifest of ``out`` when it is a finished output of this command with these settings, else None.
+
+    The rule for a finished output (docs/formats.md, "Outputs, resume and --overwrite"): a re-run with the same
+    settings has nothing left to do and keeps it; other settings are refused, naming them, unless ``overwrite``.
+    ``kind`` is the manifest's ``kind`` (``"train"``, ``"index"``); the settings are read from its ``config``
+    (every key of ``fingerprint`` must be there). An input changed since (newer than the manifest, as ``make``
+    judges) counts as a different setting: keeping the output would hide the change. None too when ``out``
+    holds no such manifest: :func:`check_output` then decides (a folder synrank did not write stays refused)."""
+    if overwrite or is_stdout(out):
+        return None
+    target = Path(out)  # type: ignore[arg-type]
+    where = manifest_location(target, "dir" if target.is_dir() else "file")
+    try:
+        manifest = json.loads(where.read_text(encoding="utf-8"))
+        written = where.stat().st_mtime_ns
+    except (OSError, ValueError):
+        return None
+    config = manifest.get("config") if isinstance(manifest, dict) else None
+    if manifest.get("kind") != kind or not isinstance(config, dict) or not all(k in config for k in fingerprint):
+        return None
+    fp = _norm(dict(fingerprint))
+    old = _norm({k: config[k] for k in fp})
+    changed = sorted(k for k in fp if old[k] != fp[k])
+    newer = [str(f) for i in _input_paths(inputs) for f in files_read(i) if f.is_file() and f.stat().st_mtime_ns > written]
+    if newer:
+        changed.append(f"inputs changed since: {', '.join(newer[:3])}" + (" ..." if len(newer) > 3 else ""))
+    if changed:
+        raise ConfigError(
+            f"{target} is finished, made with different settings ({'; '.join(changed)}); "
+            "use another output, or --overwrite to make it again"
+        )
+    return manifest
 
 
 def _remove(p: Path) -> None:

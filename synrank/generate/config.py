@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synrank.config import check_choices, check_positive, setting
+from synrank.config import check_choices, check_positive, overwrite_setting, setting
 from synrank.errors import ConfigError
 from synrank.generate.levels import MAX_LEVELS
 from synrank.generate.shard import parse_shard
@@ -89,7 +89,7 @@ class GenerateConfig:
     rejects: Path | None = setting(
         None, help="Where rejected answers go (raw text, reason category and reasons). Default: <out>.rejects.jsonl."
     )
-    overwrite: bool = setting(False, help="Start over: delete an existing --out (and its rejects) instead of resuming.")
+    overwrite: bool = overwrite_setting()
     shard: str | None = setting(
         None, help="Process only shard I of N (I/N, I from 0), a deterministic split by input id."
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synrank.config import check_positive, default_of, setting, setting_from
+from synrank.config import check_positive, default_of, overwrite_setting, setting, setting_from
 from synrank.errors import ConfigError, InputError
 from synrank.index.settings import DEVICE_HELP, DTYPE_HELP, SEED_HELP, THREADS_HELP, TRUST_HELP, BuildConfig, EncoderConfig
 
@@ -46,7 +46,7 @@ class IndexConfig:
     threads: int = setting(0, help=THREADS_HELP)
     seed: int = setting_from(BuildConfig, "seed")
     trust_remote_code: bool = setting_from(EncoderConfig, "trust_remote_code")
-    overwrite: bool = setting(False, help="Replace an existing non-empty output folder.")
+    overwrite: bool = overwrite_setting()
 
     def __post_init__(self) -> None:
         self.corpus, self.out = str(self.corpus), Path(self.out)
@@ -88,19 +88,42 @@ def _is_ir_datasets_id(source: str) -> bool:
     return source != "-" and not Path(source).exists() and "/" in source and not source.startswith((".", "/"))
 
 
+def _fingerprint(cfg: IndexConfig) -> dict[str, Any]:
+    """The settings that change what is indexed, as the manifest's ``config`` records them."""
+    return {
+        "corpus": cfg.corpus, "model": cfg.model, "factory": cfg.factory, "use_title": not cfg.no_title, "doc_prefix": cfg.doc_prefix,
+        "train_sample": cfg.train_sample, "seed": cfg.seed, "max_seq_length": cfg.max_seq_length, "dtype": cfg.dtype,
+    }
+
+
 def build(cfg: IndexConfig, *, info: Callable[[str], None] = lambda _m: None) -> IndexResult:
     """Encode ``cfg.corpus`` into the index folder ``cfg.out``; re-running after an interruption reuses the
-    finished chunks. Bad input removes the partial build, so nothing half-written is left behind."""
+    finished chunks, and re-running over a finished index with the same settings does nothing. Bad input
+    removes the partial build, so nothing half-written is left behind."""
     from synrank.formats.irds import iter_ir_datasets_docs
     from synrank.formats.corpus import iter_corpus
     from synrank.formats.manifest import make_manifest, read_manifest
-    from synrank.formats.outputs import guarded_output
+    from synrank.formats.outputs import finished_output, guarded_output
     from synrank.index.encoder import Encoder
     from synrank.index.store import MANIFEST, build_index, discard_partial
     from synrank.runtime.progress import make_progress
     from synrank.runtime.seeding import set_seed, set_threads
 
     out = cfg.out
+    # stdin cannot be compared with what was indexed before: such an index is only ever replaced (--overwrite).
+    if cfg.corpus != "-":
+        done = finished_output(out, _fingerprint(cfg), kind="index", inputs=[cfg.corpus], overwrite=cfg.overwrite)
+        if done is not None:
+            info(f"{out} is already built with these settings: nothing to do (--overwrite builds it again)")
+            return IndexResult(
+                out=out,
+                documents=done.get("documents", 0),
+                empty_documents=done.get("empty_documents", 0),
+                chunks_reused=0,
+                chunks_encoded=0,
+                model=done.get("model") or {},
+                manifest=done,
+            )
     # Guarded for the whole run (refused before any work, locked against a second build into the same
     # folder); the finished index is written into the guard's temporary folder and swapped in at the end.
     with guarded_output(out, inputs=[cfg.corpus], overwrite=cfg.overwrite, kind="dir") as target, contextlib.ExitStack() as stack:
@@ -143,7 +166,7 @@ def build(cfg: IndexConfig, *, info: Callable[[str], None] = lambda _m: None) ->
         manifest = make_manifest(
             "index",
             model=minfo,
-            config={**bconf.__dict__, "batch_tokens": cfg.batch_tokens, "max_batch_size": cfg.max_batch_size},
+            config={**bconf.__dict__, **_fingerprint(cfg), "batch_tokens": cfg.batch_tokens, "max_batch_size": cfg.max_batch_size},
             corpus=cfg.corpus,
             similarity=minfo["similarity"],
             dimension=minfo["dimension"],
@@ -161,6 +184,7 @@ def build(cfg: IndexConfig, *, info: Callable[[str], None] = lambda _m: None) ->
                     manifest,
                     on_progress=lambda n: progress.advance(task, n),
                     dest=target.path,
+                    overwrite=cfg.overwrite,
                 )
         except InputError:
             discard_partial(out)

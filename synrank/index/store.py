@@ -80,6 +80,7 @@ def build_index(
     *,
     on_progress: Callable[[int], None] | None = None,
     dest: str | Path | None = None,
+    overwrite: bool = False,
 ) -> BuildStats:
     """Encode ``docs`` chunk by chunk for the index folder ``out``; safe to interrupt and re-run with the
     same arguments.
@@ -95,10 +96,13 @@ def build_index(
     # A bad factory string must fail before anything is encoded or left on disk.
     make_index(config.factory, encoder.dimension, encoder.similarity)
     work = partial_dir(out)
-    # Chunks encoded with another model or settings are synrank's own work files: silently rebuilt. Only what
-    # changes the vectors counts: after a --factory that cannot be trained, the next run reuses them.
+    # The chunks of an interrupted build are its partial output: continued with the same settings, refused
+    # with others (naming them) unless ``overwrite`` starts over, as every command's. Only what changes the
+    # vectors counts: after a --factory that cannot be trained, the next run reuses them.
     vectors = {k: v for k, v in config.__dict__.items() if k in ("use_title", "doc_prefix", "chunk_size")}
-    state = ResumeState.open(work, {"model": encoder.info(), "config": vectors}, overwrite=False, on_change="restart")
+    state = ResumeState.open(
+        work, {"model": encoder.info(), **vectors}, overwrite=overwrite, name=f"{out} (the chunks of an interrupted build in {work.name})"
+    )
     work.mkdir(parents=True, exist_ok=True)
 
     stats = BuildStats()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synrank.config import as_dict, check_choices, setting
+from synrank.config import as_dict, check_choices, overwrite_setting, setting
 from synrank.errors import ConfigError
 from synrank.score.filters import FilterConfig
 from synrank.score.fusion import FUSIONS, RRF_K
@@ -89,7 +89,7 @@ class ScoreConfig(FilterConfig):
     threads: int = setting(0, help="CPU threads for torch; 0 = all cores available.")
     seed: int = setting(42, help="Random seed (Python, NumPy, torch).")
     trust_remote_code: bool = setting(False, help="Allow a model repository to run its own Python code (off by default).")
-    overwrite: bool = setting(False, help="Start over: discard saved teacher scores (<out>.scored.jsonl) and rescore everything.")
+    overwrite: bool = overwrite_setting()
 
     def __post_init__(self) -> None:
         from synrank.score.teachers import parse_teacher_spec

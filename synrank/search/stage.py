@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synrank.config import check_choices, check_positive, default_of, setting, setting_from
+from synrank.config import check_choices, check_positive, default_of, overwrite_setting, setting, setting_from
 from synrank.errors import ConfigError
 from synrank.index.settings import THREADS_HELP, EncoderConfig
 from synrank.search.settings import BM25Config
@@ -60,7 +60,7 @@ class SearchConfig:
     dtype: str = setting_from(EncoderConfig, "dtype")
     threads: int = setting(0, help=THREADS_HELP)
     trust_remote_code: bool = setting_from(EncoderConfig, "trust_remote_code")
-    overwrite: bool = setting(False, help="Start over: replace an existing --out instead of resuming it.")
+    overwrite: bool = overwrite_setting()
 
     def __post_init__(self) -> None:
         # "-" means stdout, the same as no file.

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from synrank.config import check_choices, check_positive, setting
+from synrank.config import check_choices, check_positive, overwrite_setting, resume_setting, setting
 from synrank.errors import ConfigError
 from synrank.train.data import SELECTIONS, TARGETS
 from synrank.train.loss_names import LOSSES, OT_METHODS, SIMILARITIES
@@ -195,8 +195,8 @@ class TrainConfig:
     trust_remote_code: bool = setting(
         False, help="Allow a model repository to run its own Python code (off by default)."
     )
-    resume: bool = setting(False, help="Continue from the last complete checkpoint in OUT.train-state/.")
-    overwrite: bool = setting(False, help="Replace an existing non-empty output folder.")
+    resume: bool = resume_setting()  # a re-run resumes by itself; kept so old command lines still parse
+    overwrite: bool = overwrite_setting()
     keep_checkpoints: bool = setting(False, help="Keep OUT.train-state/ after training ends.")
 
     def __post_init__(self) -> None:
@@ -229,6 +229,10 @@ class TrainConfig:
         check_positive(self, "grad_accumulation")
         if self.max_steps == 0 or self.max_steps < -1:
             raise ConfigError(f"must be at least 1, or -1 for off (got {self.max_steps})", setting="max_steps")
+        if self.resume and self.overwrite:
+            # Once these meant "continue the checkpoints, replace the finished model"; now --overwrite starts over,
+            # and guessing which one is meant could throw away a long training.
+            raise ConfigError("continues the training and overwrite starts it over: give one of them", setting="resume")
         if bool(self.inputs) == bool(self.dataset):
             raise ConfigError("give training list files (generate/score JSONL) or a dataset folder, not both and not neither", setting="dataset")
         if self.negatives and not self.dataset:

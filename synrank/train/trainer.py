@@ -4,15 +4,17 @@ Layout of a run writing ``--out OUT``:
 
 - ``OUT.train-state/``: checkpoints (``checkpoint-N/``, each marked complete once fully written, with the
   sum of the step losses so far, so that a resumed run reports the whole run's loss) and
-  ``training_log.jsonl`` while training runs; ``--resume`` continues from its last complete checkpoint.
-  A run that fails before its first checkpoint removes it (there is nothing to resume).
+  ``training_log.jsonl`` while training runs; re-running the same command continues from its last complete
+  checkpoint (the shared rule of :mod:`synrank.formats.outputs`: other settings are refused, naming them, unless
+  ``overwrite`` starts over). A run that fails before its first checkpoint removes it (there is nothing to resume).
 - ``.OUT.lock``: held from before the state is touched until the output is written; a second run on the
   same output exits 2 naming this one's pid.
 - ``OUT/``: appears only when training has finished (built in a temporary sibling and renamed), holding
   the sentence-transformers model, ``training_log.jsonl`` and ``manifest.json``, through
   :func:`synrank.formats.outputs.guarded_output` (never over an input or a folder synrank did not write;
   over its own earlier output only with ``overwrite``). The state folder is then removed unless
-  ``keep_checkpoints``.
+  ``keep_checkpoints``. A re-run over a finished ``OUT`` made with the same settings trains nothing and
+  returns the result its manifest records.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 from synrank.errors import ConfigError, InputError, os_error_in
 from synrank.formats import atomic_write, make_manifest
-from synrank.formats.outputs import OutputLock, ResumeState, check_output, guarded_output, stamp_location
+from synrank.formats.outputs import OutputLock, ResumeState, check_output, finished_output, guarded_output, stamp_location
 from synrank.train.callbacks import (
     COMPLETE_MARKER,
     CheckpointMarkerCallback,
@@ -299,7 +301,7 @@ def _inputs(cfg: TrainConfig) -> list[str | None]:
     return [*cfg.inputs, cfg.dataset, cfg.negatives]
 
 
-# Settings that only steer the run, not what is trained: they may change between a run and its --resume.
+# Settings that only steer the run, not what is trained: they may change between a run and its continuation.
 _RUN_ONLY = frozenset({"resume", "overwrite", "keep_checkpoints", "logging_steps", "threads", "device"})
 
 
@@ -310,18 +312,14 @@ def _fingerprint(cfg: TrainConfig) -> dict[str, Any]:
 def _prepare_state(cfg: TrainConfig, out: Path, state: Path, is_main: bool) -> Path | None:
     """Refuse to clobber the user's folders (before any work); the checkpoint to resume from, if any.
 
-    The training state carries the shared resume stamp (:class:`~synrank.formats.outputs.ResumeState`):
-    ``--resume`` with other settings is refused, naming them, instead of mixing two trainings.
+    The training state carries the shared resume stamp (:class:`~synrank.formats.outputs.ResumeState`), so
+    it is continued by a plain re-run, as every command's partial output is: the stamp's settings must
+    match, and other settings are refused, naming them, instead of mixing two trainings.
     """
     # A folder synrank did not write is never replaced, one it wrote only with overwrite; nor an input.
     check_output(out, inputs=_inputs(cfg), overwrite=cfg.overwrite, kind="dir")
-    if state.exists() and not cfg.resume and not cfg.overwrite:
-        raise InputError(
-            "a previous run left its training state here: pass --resume to continue it or --overwrite to start over",
-            path=state,
-        )
     # Decided on every process (the same answer everywhere); only the main process touches the disk.
-    decision = ResumeState.decide(state, _fingerprint(cfg), overwrite=cfg.overwrite and not cfg.resume, name=str(state))
+    decision = ResumeState.decide(state, _fingerprint(cfg), overwrite=cfg.overwrite, name=str(state))
     if is_main:
         decision.start()
     return last_complete_checkpoint(state) if decision.action == "resume" else None
@@ -534,6 +532,10 @@ def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=la
     dist = dist_info()
     out = Path(cfg.out)
     state = state_dir_for(out)
+    done = finished_output(out, _fingerprint(cfg), kind="train", inputs=_inputs(cfg), overwrite=cfg.overwrite)
+    if done is not None:
+        info(f"{out} is already trained with these settings: nothing to do (--overwrite trains it again)")
+        return _recorded_result(out, done)
     if not dist.is_main:
         return _train(cfg, out, state, dist, extra_callbacks, info)
     # One writer for the output and its training state, from before the state is touched: a second run
@@ -541,6 +543,22 @@ def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=la
     check_output(out, inputs=_inputs(cfg), overwrite=cfg.overwrite, kind="dir")
     with OutputLock(out, reentrant=True):
         return _train(cfg, out, state, dist, extra_callbacks, info)
+
+
+def _recorded_result(out: Path, manifest: dict[str, Any]) -> TrainResult:
+    """The result a finished run recorded in its manifest (what the run returned then)."""
+    recorded = manifest.get("result") or {}
+    data = manifest.get("data") or {}
+    return TrainResult(
+        out=out,
+        steps=recorded.get("steps", 0),
+        train_queries=recorded.get("train_queries", data.get("train_queries", 0)),
+        dev_queries=recorded.get("dev_queries", data.get("dev_queries", 0)),
+        seconds=recorded.get("seconds", 0.0),
+        final_loss=recorded.get("final_loss"),
+        best_eval_loss=recorded.get("best_eval_loss"),
+        best_eval_step=recorded.get("best_eval_step"),
+    )
 
 
 def _train(cfg: TrainConfig, out: Path, state: Path, dist: Any, extra_callbacks: list[Any] | None, info: Callable[[str], None]) -> TrainResult:

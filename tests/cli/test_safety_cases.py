@@ -610,10 +610,10 @@ def test_issue31_ctrl_c_in_train_ends_by_sigint_and_resume_reports_the_whole_run
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode in (-signal.SIGINT, 130), err[-600:]
-    assert err.strip().splitlines()[-1] == "synrank: interrupted; re-run the same command with --resume to continue from the last checkpoint"
+    assert err.strip().splitlines()[-1] == "synrank: interrupted; re-run the same command to resume (outputs written so far are kept)"
     assert not part.exists() and not (tmp_path / ".part.lock").exists()
 
-    res = cli(*args, "-o", part, "--resume")  # what the hint says
+    res = cli(*args, "-o", part)  # what the hint says: the same command
     assert res.code == 0 and "resuming from" in res.stderr, res.stderr[-600:]
     full = tmp_path / "full"
     res = cli(*args, "-o", full)

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from synrank.errors import ConfigError
 from synrank.formats import read_trec_run
 
 SUBCOMMANDS = ["generate", "search", "score", "train", "index", "eval", "compare", "models"]
@@ -107,6 +108,10 @@ def test_index_resume_reuses_finished_chunks(tmp_path, tiny_bi_encoder, monkeypa
         store.build_index(enc, iter_corpus(corpus), out, store.BuildConfig(chunk_size=10), {"kind": "index"})
     assert not out.exists() and store.partial_dir(out).exists()
     monkeypatch.setattr(enc, "encode", real)
+    # Other settings over the interrupted build: refused, naming them, and its chunks are kept.
+    with pytest.raises(ConfigError, match=r"different settings \(doc_prefix\).*--overwrite"):
+        store.build_index(enc, iter_corpus(corpus), out, store.BuildConfig(chunk_size=10, doc_prefix="p: "), {"kind": "index"})
+    assert len(list(store.partial_dir(out).glob("chunk-*.npy"))) == 2
     stats = store.build_index(enc, iter_corpus(corpus), out, store.BuildConfig(chunk_size=10), {"kind": "index"})
     assert stats.chunks_reused == 2 and stats.chunks_encoded == 1 and stats.documents == 30
     assert not store.partial_dir(out).exists()

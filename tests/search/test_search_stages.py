@@ -4,6 +4,7 @@ pytrec_eval, scipy's paired t-test."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -126,10 +127,15 @@ def test_index_build_and_eval_run_match_brute_force(tmp_path, tiny_bi_encoder):
     built = build(cfg)
     assert (built.documents, built.chunks_encoded, built.chunks_reused) == (6, 2, 0)
     assert built.manifest["documents"] == 6 and built.model["dimension"] == 32
-    with pytest.raises(InputError, match="not empty"):
-        build(cfg)  # an existing index is replaced only with overwrite
-    cfg.overwrite = True
-    assert build(cfg).documents == 6
+    # The same settings again: the finished index is kept as it is (nothing encoded, no file rewritten).
+    files = {f.name: (f.read_bytes(), f.stat().st_mtime_ns) for f in idx.iterdir()}
+    again = build(cfg)
+    assert (again.documents, again.chunks_encoded, again.chunks_reused) == (6, 0, 0)
+    assert {f.name: (f.read_bytes(), f.stat().st_mtime_ns) for f in idx.iterdir()} == files
+    # Other settings: refused, naming them, unless overwrite starts over.
+    with pytest.raises(ConfigError, match=r"finished, made with different settings \(doc_prefix\)"):
+        build(dataclasses.replace(cfg, doc_prefix="passage: "))
+    assert build(dataclasses.replace(cfg, overwrite=True)).chunks_encoded == 2  # overwrite: made again
 
     res, run_file = tmp_path / "results.json", tmp_path / "run.trec"
     result = run(EvalConfig(index=idx, queries=str(queries), qrels=str(qrels), metrics="nDCG@10,RR,AP", k=6, dtype="fp32", out=res, run_out=run_file))

@@ -139,8 +139,9 @@ def test_existing_output_and_leftover_state_are_refused(tmp_path, cli, tiny_bi_e
     line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--out", tmp_path, *COMMON, "--overwrite"))
     assert "contains the input" in line
     (tmp_path / "other.train-state").mkdir()
+    (tmp_path / "other.train-state" / "x").write_text("no stamp")  # a state whose settings are unknown
     line = _one_error_line(cli("train", src, "--model", tiny_bi_encoder, "--out", tmp_path / "other", *COMMON))
-    assert "--resume" in line
+    assert "unknown settings" in line and "--overwrite" in line
 
 
 @pytest.mark.slow
