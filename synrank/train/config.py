@@ -9,8 +9,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from synrank.config import check_choices, check_positive, setting
+from synrank.config import check_choices, check_positive, setting, setting_from
 from synrank.errors import ConfigError
+from synrank.runtime.config import RuntimeConfig, UsesRuntime
 from synrank.train.data import SELECTIONS, TARGETS
 from synrank.train.loss_names import LOSSES, OT_METHODS, SIMILARITIES
 
@@ -39,7 +40,7 @@ def auto_mini_batch_size(mini_batch_size: int | None, batch_size: int, group_siz
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(UsesRuntime):
     """Every setting of a training run: the one source of defaults, help text and validation.
 
     Settings left at ``None`` (temperatures, ``infonce_weight``, ``ot_reg``, ``fn_margin``) or ``"auto"`` (``similarity``) take the chosen
@@ -186,13 +187,15 @@ class TrainConfig:
         500, help="Checkpoint (and evaluate) every N steps; 0 = at the end of every epoch (CADeT evaluates once an epoch)."
     )
     logging_steps: int = setting(10, help="Write a training_log.jsonl record every N steps.")
-    seed: int = setting(42, help="Random seed (Python, NumPy, torch).")
-    device: str = setting("auto", help="Device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.")
-    dtype: str = setting(
-        "auto", help="Compute dtype: auto (bf16 where the hardware has it, else fp32), fp32, bf16, fp16."
+    seed: int = setting_from(RuntimeConfig, "seed")
+    device: str = setting_from(RuntimeConfig, "device")
+    dtype: str = setting_from(RuntimeConfig, "dtype")
+    # Under torchrun every process would take every core: 0 shares the machine's cores out among them.
+    threads: int = setting_from(
+        RuntimeConfig, "threads", help="CPU threads for torch; 0 = all cores available (shared out among the processes under torchrun)."
     )
-    trust_remote_code: bool = setting(
-        False, help="Allow a model repository to run its own Python code (off by default)."
+    trust_remote_code: bool = setting_from(
+        RuntimeConfig, "trust_remote_code"
     )
     resume: bool = setting(False, help="Continue from the last complete checkpoint in OUT.train-state/.")
     overwrite: bool = setting(False, help="Replace an existing non-empty output folder.")
