@@ -190,10 +190,8 @@ class TrainConfig(UsesRuntime):
     seed: int = setting_from(RuntimeConfig, "seed")
     device: str = setting_from(RuntimeConfig, "device")
     dtype: str = setting_from(RuntimeConfig, "dtype")
-    # Under torchrun every process would take every core: 0 shares the machine's cores out among them.
-    threads: int = setting_from(
-        RuntimeConfig, "threads", help="CPU threads for torch; 0 = all cores available (shared out among the processes under torchrun)."
-    )
+    # 0 under torchrun: each process of a machine takes its share of the cores (synrank.train.run does it).
+    threads: int = setting_from(RuntimeConfig, "threads")
     trust_remote_code: bool = setting_from(
         RuntimeConfig, "trust_remote_code"
     )

@@ -142,7 +142,7 @@ def test_fuse_reports_each_run_read(tmp_path):
 # --- runtime settings written once ----------------------------------------------------------------------------
 
 # The fields whose help says more than RuntimeConfig's, on purpose (see their comments).
-OWN_HELP = {("GenerateConfig", "threads"), ("TrainConfig", "threads")}
+OWN_HELP = {("GenerateConfig", "threads")}
 
 
 @pytest.mark.parametrize(("package", "func", "config"), [s for s in STAGES if s[2] in
