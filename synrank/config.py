@@ -77,13 +77,21 @@ def resume_setting() -> Any:
     return setting(False, help=RESUME_HELP)
 
 
-def setting_from(engine: type, name: str, **spelling: Any) -> Any:
+def setting_from(
+    engine: type, name: str, *, default: Any = _NO_DEFAULT, help: str | None = None, **spelling: Any  # noqa: A002
+) -> Any:
     """A stage setting that is engine config ``engine``'s setting ``name``, with the default and help written there.
 
-    Engine configs (``EncoderConfig``, ``BM25Config``, compare's ``Settings``) own their defaults; the stage
-    configs that expose them take them from here, so a default is written once and the imports run downwards.
+    Engine configs (``EncoderConfig``, ``BM25Config``, compare's ``Settings``, ``RuntimeConfig``) own their
+    defaults; the stage configs that expose them take them from here, so a default is written once and the
+    imports run downwards. ``default``/``help`` make a stage's real difference explicit at its field.
     """
-    return setting(default_of(engine, name), help=help_of(engine, name), choices=choices_of(engine, name), **spelling)
+    return setting(
+        default_of(engine, name) if default is _NO_DEFAULT else default,
+        help=help_of(engine, name) if help is None else help,
+        choices=choices_of(engine, name),
+        **spelling,
+    )
 
 
 def _field(cls: type, name: str) -> dataclasses.Field[Any]:

@@ -20,11 +20,14 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import TYPE_CHECKING, IO
 
 from synrank.config import setting
 from synrank.errors import ConfigError
 from synrank.models import ALIASES, GGUFParts, ModelAlias
+
+if TYPE_CHECKING:
+    from synrank.runtime.progress import ProgressArg
 
 CHUNK = 1 << 20
 
@@ -137,8 +140,14 @@ def _valid(path: Path, parts: GGUFParts) -> bool:
     return path.is_file() and path.stat().st_size == parts.size and sha256_of(path) == parts.sha256
 
 
-def pull_model(cfg: PullConfig, *, fetch: Fetch | None = None, log: Callable[[str], None] = lambda _m: None) -> PullResult:
-    """Assemble model ``cfg.name`` into :func:`synrank.models.models_cache_dir` (see the module docstring)."""
+def pull_model(
+    cfg: PullConfig, *, progress: ProgressArg = None, fetch: Fetch | None = None, log: Callable[[str], None] | None = None
+) -> PullResult:
+    """Assemble model ``cfg.name`` into :func:`synrank.models.models_cache_dir` (see the module docstring).
+    ``progress``: see :data:`synrank.runtime.progress.ProgressArg` (``log=`` is its older spelling)."""
+    from synrank.runtime.progress import reporter
+
+    log = reporter(progress, info=log).say
     alias: ModelAlias = ALIASES[cfg.name]
     parts = alias.parts
     assert parts is not None  # PullConfig checked it

@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         from synrank.compare.stage import run
 
         cfg = from_mapping(CompareConfig, settings)
-        report = run(cfg, info=info)
+        report = run(cfg, progress=True)
         if cfg.out is not None:
             return
         if cfg.format != "rich":

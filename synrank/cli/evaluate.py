@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         from synrank.evaluate.report import metrics_table, print_table
         from synrank.evaluate.stage import run
 
-        result = run(from_mapping(EvalConfig, settings), info=info)
+        result = run(from_mapping(EvalConfig, settings), progress=True)
         print_table(metrics_table(f"{result.dataset} — {result.model}", result.aggregate, result.num_queries))
         if result.out is None:
             typer.echo(json.dumps(result.summary()))

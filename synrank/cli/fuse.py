@@ -26,5 +26,5 @@ def register(app: typer.Typer) -> None:
         from synrank.score.stage import run_fuse
 
         cfg = from_mapping(FuseConfig, settings)
-        result = run_fuse(cfg)
+        result = run_fuse(cfg, progress=True)
         info(f"fused {len(cfg.runs)} runs over {result.queries:,} queries into {result.out}")

@@ -67,5 +67,5 @@ def register(app: typer.Typer) -> None:
                 if req.prefix:
                     typer.echo(f"--- assistant (response prefix)\n{req.prefix}")
             return
-        result = runner.run(cfg, info=info)
+        result = runner.run(cfg, progress=True)
         info(result.line(cfg.max_retries))

@@ -20,9 +20,9 @@ def register(app: typer.Typer) -> None:
         Streams the corpus in chunks (memory does not grow with corpus size beyond the index itself) and is
         resumable: re-run the same command after an interruption and finished chunks are reused.
         """
-        from synrank.index.stage import build
+        from synrank.index.stage import run
 
-        result = build(from_mapping(IndexConfig, settings), info=info)
+        result = run(from_mapping(IndexConfig, settings), progress=True)
         reused = f", {result.chunks_reused} chunk(s) reused from an interrupted run" if result.chunks_reused else ""
         empty = f" ({result.empty_documents} empty, never retrieved)" if result.empty_documents else ""
         info(f"indexed {result.documents} documents{empty} into {result.out}{reused}")

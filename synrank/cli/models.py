@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
         ($SYNRANK_CACHE/models, else ~/.cache/synrank/models): sha256-checked, atomic, a no-op when present."""
         from synrank.model_pull import pull_model
 
-        result = pull_model(from_mapping(PullConfig, settings), log=info)
+        result = pull_model(from_mapping(PullConfig, settings), progress=True)
         verb = "already present" if result.status == "present" else "pulled"
         info(f"{result.name}: {verb}, {result.size:,} bytes, sha256 verified: {result.path}")
 
@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
         why). `make setup` runs this."""
         from synrank.llm.engine_build import build_engine
 
-        result = build_engine(from_mapping(EngineBuildConfig, settings), log=info)
+        result = build_engine(from_mapping(EngineBuildConfig, settings), progress=True)
         info(result.line())
 
     app.add_typer(models_app, name="models")

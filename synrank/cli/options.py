@@ -24,11 +24,10 @@ from typing import Annotated, Any, Optional
 import typer
 
 from synrank.config import choices_of, help_of
+from synrank.runtime.config import RUNTIME_SETTINGS  # shown in their own panel of --help
 
 # Settings that name a file synrank writes (a folder when the field says ``folder=True``).
 OUTPUT_SETTINGS = frozenset({"out", "rejects", "run_out", "plot", "plot_dist"})
-# Settings every stage shares (device, threads, ...): shown in their own panel of --help.
-RUNTIME_SETTINGS = frozenset({"device", "dtype", "threads", "seed", "trust_remote_code"})
 RUNTIME_PANEL = "Runtime"
 FILE_PANEL = "Settings file"
 

@@ -27,6 +27,6 @@ def register(app: typer.Typer) -> None:
         from synrank.config import from_mapping
         from synrank.score.stage import run
 
-        result = run(from_mapping(ScoreConfig, settings), info=info)
+        result = run(from_mapping(ScoreConfig, settings), progress=True)
         for line in result.lines():
             info(line)

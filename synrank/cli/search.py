@@ -23,6 +23,6 @@ def register(app: typer.Typer) -> None:
         """
         from synrank.search.stage import run
 
-        result = run(from_mapping(SearchConfig, settings), info=info)
+        result = run(from_mapping(SearchConfig, settings), progress=True)
         if result.out is not None:
             info(f"wrote candidates for {result.queries:,} queries to {result.out}")

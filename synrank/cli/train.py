@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from synrank.cli.common import info
-from synrank.cli.options import RUNTIME_PANEL, config_command
+from synrank.cli.options import config_command
 from synrank.config import from_mapping
 from synrank.train.config import TrainConfig
 
@@ -22,25 +22,14 @@ Multi-process: `torchrun --nproc_per_node N -m synrank train ...`."""
 
 def register(app: typer.Typer) -> None:
     @config_command(app, "train", TrainConfig, help=HELP)
-    def train_cmd(
-        settings: dict[str, Any],
-        threads: Annotated[int, typer.Option("--threads", help="CPU threads for torch; 0 = all cores available.", rich_help_panel=RUNTIME_PANEL)] = 0,
-    ) -> None:
+    def train_cmd(settings: dict[str, Any]) -> None:
         # Every setting is checked here, before the model, the data or the output folders are touched.
         cfg = from_mapping(TrainConfig, settings)
-        from synrank.runtime import dist_info, set_threads
-        from synrank.train import train
+        from synrank.runtime import dist_info
+        from synrank.train import run
 
-        dist = dist_info()
-        if threads <= 0 and dist.is_distributed:
-            # N processes on one machine would each take every core: share them out instead.
-            import os
-
-            threads = max(1, len(os.sched_getaffinity(0)) // dist.world_size)
-        set_threads(threads)
-        main = dist.is_main
-        result = train(cfg, info=info if main else (lambda m: None))
-        if main:
+        result = run(cfg, progress=True)  # under torchrun only the first process reports
+        if dist_info().is_main:
             info(
                 f"trained {result.steps} steps on {result.train_queries} queries in {result.seconds:.1f}s "
                 f"(final train loss {result.final_loss:.4f}) -> {result.out}"

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synrank.compare.settings import Settings
 from synrank.config import setting, setting_from
 from synrank.errors import ConfigError
+
+if TYPE_CHECKING:
+    from synrank.runtime.progress import ProgressArg
 
 FORMAT_ALIASES = {"md": "markdown", "tex": "latex", "table": "rich"}
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -201,21 +204,20 @@ def _resolve_baseline(cfg: CompareConfig, names: list[str]) -> int:
     raise ConfigError(f"{cfg.baseline!r} is neither one of the input files nor a system name ({', '.join(names)})", setting="baseline")
 
 
-def _noop(_message: str) -> None:
-    pass
-
-
-def run(cfg: CompareConfig, *, info: Callable[[str], None] = _noop) -> CompareReport:
+def run(cfg: CompareConfig, *, progress: ProgressArg = None, info: Callable[[str], None] | None = None) -> CompareReport:
     """Read ``cfg.inputs``, test every system against the baseline, and write the outputs ``cfg`` names
     (``out`` in ``cfg.format``, ``plot``, ``plot_dist``). Outputs are written only after everything is
-    computed, so bad input never leaves a half-written file."""
+    computed, so bad input never leaves a half-written file. ``progress``: see
+    :data:`synrank.runtime.progress.ProgressArg` (``info=`` is its older spelling)."""
     from synrank.compare.analysis import compare
     from synrank.compare.inputs import align, check_names, default_names, load_results, load_run, looks_like_json, pick_metrics, summary
     from synrank.formats.io import display_name
     from synrank.formats.manifest import make_manifest
 
     from synrank.formats.outputs import check_output
+    from synrank.runtime.progress import reporter
 
+    say = reporter(progress, info=info).say
     for target in (cfg.out, cfg.plot, cfg.plot_dist):
         check_output(target, inputs=[*cfg.inputs, cfg.qrels])  # before any work; written at the end
     names = cfg.system_names or default_names(cfg.inputs)
@@ -236,7 +238,7 @@ def run(cfg: CompareConfig, *, info: Callable[[str], None] = _noop) -> CompareRe
         run_metrics = [m.name for m in parse_metrics(wanted or list(DEFAULT_METRICS))]
         qrels_data = read_qrels(cfg.qrels)
     elif cfg.qrels is not None:
-        info("note: --qrels is ignored: every input is an eval results file with its own per-query metrics")
+        say("note: --qrels is ignored: every input is an eval results file with its own per-query metrics")
     systems = []
     for path, nm, is_json in zip(cfg.inputs, names, kinds):
         if is_json:
@@ -248,15 +250,15 @@ def run(cfg: CompareConfig, *, info: Callable[[str], None] = _noop) -> CompareRe
     systems.insert(0, systems.pop(b))  # the baseline is the first row of every table
     datasets = {s.dataset for s in systems if s.dataset}
     if len(datasets) > 1:
-        info(f"warning: the inputs name different datasets ({', '.join(sorted(datasets))}); checking their query ids overlap")
+        say(f"warning: the inputs name different datasets ({', '.join(sorted(datasets))}); checking their query ids overlap")
     chosen = pick_metrics(systems, wanted)
     aligned = align(systems, chosen, intersect=cfg.intersect)
     for s in systems:
         miss = aligned.missing[s.name]
         if miss and not cfg.intersect:
-            info(f"note: {s.name} has no result for {miss} of {len(aligned.qids)} queries; they count 0 (--intersect drops them)")
+            say(f"note: {s.name} has no result for {miss} of {len(aligned.qids)} queries; they count 0 (--intersect drops them)")
     if cfg.intersect and aligned.dropped:
-        info(f"note: --intersect keeps the {len(aligned.qids)} queries every system answered, dropping {aligned.dropped}")
+        say(f"note: --intersect keeps the {len(aligned.qids)} queries every system answered, dropping {aligned.dropped}")
 
     settings = Settings(
         test=cfg.test,
@@ -282,10 +284,10 @@ def run(cfg: CompareConfig, *, info: Callable[[str], None] = _noop) -> CompareRe
 
     if cfg.out is not None:
         report.save(cfg.out, cfg.format)
-        info(f"wrote {cfg.out}")
+        say(f"wrote {cfg.out}")
     for path, kind in ((cfg.plot, "deltas"), (cfg.plot_dist, "distributions")):
         if path is not None:
             panels = report.plot(path, kind)
-            info(f"wrote {path} ({panels} panel{'s' if panels > 1 else ''})")
+            say(f"wrote {path} ({panels} panel{'s' if panels > 1 else ''})")
     return report
 

@@ -11,16 +11,20 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synrank.config import check_positive, setting, setting_from
 from synrank.errors import ConfigError
 from synrank.evaluate.metrics import DEFAULT_METRICS, parse_metrics
-from synrank.index.settings import SEED_HELP, THREADS_HELP, EncoderConfig
+from synrank.index.settings import EncoderConfig
+from synrank.runtime.config import RuntimeConfig, UsesRuntime
+
+if TYPE_CHECKING:
+    from synrank.runtime.progress import ProgressArg
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(UsesRuntime):
     index: Path = setting(help="Index folder written by `synrank index`.", positional=True)
     dataset: str | None = setting(
         None, help="BEIR folder (queries.jsonl, qrels/<split>.tsv) or ir_datasets id (e.g. beir/scifact/test).",
@@ -41,11 +45,11 @@ class EvalConfig:
     nprobe: int = setting(0, help="IVF indexes: inverted lists visited per query; 0 = index default.")
     ef_search: int = setting(0, help="HNSW indexes: search breadth; 0 = index default.")
     run_tag: str = setting("synrank", help="Tag in the last column of the TREC run.")
-    device: str = setting_from(EncoderConfig, "device")
-    dtype: str = setting_from(EncoderConfig, "dtype")
-    threads: int = setting(0, help=THREADS_HELP)
-    seed: int = setting(42, help=SEED_HELP)
-    trust_remote_code: bool = setting_from(EncoderConfig, "trust_remote_code")
+    device: str = setting_from(RuntimeConfig, "device")
+    dtype: str = setting_from(RuntimeConfig, "dtype")
+    threads: int = setting_from(RuntimeConfig, "threads")
+    seed: int = setting_from(RuntimeConfig, "seed")
+    trust_remote_code: bool = setting_from(RuntimeConfig, "trust_remote_code")
 
     def __post_init__(self) -> None:
         from synrank.evaluate.datasets import check_source
@@ -83,11 +87,12 @@ class EvalResult:
         return {"aggregate": self.aggregate, "num_queries": self.num_queries, "dataset": self.dataset}
 
 
-def run(cfg: EvalConfig, *, info: Callable[[str], None] = lambda _m: None) -> EvalResult:
+def run(cfg: EvalConfig, *, progress: ProgressArg = None, info: Callable[[str], None] | None = None) -> EvalResult:
     """Search ``cfg.index`` with the judged queries, compute ``cfg.metrics``, write ``cfg.out``/``cfg.run_out``.
 
     Averages are over every judged query that has a text (queries without results count 0; judged queries
-    missing from the queries are left out, with a note); graded qrels give graded nDCG.
+    missing from the queries are left out, with a note); graded qrels give graded nDCG. ``progress``: see
+    :data:`synrank.runtime.progress.ProgressArg` (``info=`` is its older spelling).
     """
     from synrank.evaluate.datasets import load_eval_data
     from synrank.evaluate.metrics import evaluate_run, queries_without_relevant
@@ -96,8 +101,10 @@ def run(cfg: EvalConfig, *, info: Callable[[str], None] = lambda _m: None) -> Ev
     from synrank.formats.outputs import guarded_output
     from synrank.formats.runs import write_trec_run
     from synrank.index.store import DenseIndex
+    from synrank.runtime.progress import reporter
     from synrank.runtime.seeding import set_seed, set_threads
 
+    say = reporter(progress, info=info).say
     inputs = [cfg.index, cfg.dataset, cfg.queries, cfg.qrels]
     with contextlib.ExitStack() as stack:
         # Both outputs are guarded before any work and written atomically at the end.
@@ -116,17 +123,17 @@ def run(cfg: EvalConfig, *, info: Callable[[str], None] = lambda _m: None) -> Ev
             # As trec_eval and BEIR do, a query with no text is not searched and not averaged; said aloud
             # because "every judged query" would otherwise silently mean fewer queries.
             first = ", ".join(data.without_text[:5]) + (", ..." if len(data.without_text) > 5 else "")
-            info(
+            say(
                 f"note: {len(data.without_text)} of {len(data.without_text) + len(qids)} judged queries have no text in "
                 f"the queries (ids {first}); they are left out of the averages"
             )
-        info(f"searching {len(qids)} queries of {data.name} in {cfg.index} (k={cfg.k}, model {encoder.model_name})")
+        say(f"searching {len(qids)} queries of {data.name} in {cfg.index} (k={cfg.k}, model {encoder.model_name})")
         results = idx.search([data.queries[q] for q in qids], cfg.k, query_prefix=cfg.query_prefix, encoder=encoder)
         run_ = {q: dict(r) for q, r in zip(qids, results)}
         aggregate, per_query = evaluate_run(run_, data.qrels, cfg.metrics, rel_level=cfg.rel_level)
         empty = queries_without_relevant(data.qrels, cfg.rel_level)
         if empty:
-            info(f"note: {len(empty)} judged queries have no document at grade >= {cfg.rel_level}; they score 0")
+            say(f"note: {len(empty)} judged queries have no document at grade >= {cfg.rel_level}; they score 0")
         manifest = make_manifest(
             "eval",
             model=encoder.info(),

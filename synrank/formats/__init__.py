@@ -1,7 +1,11 @@
 """Plain-file records and their readers/writers.
 
 Every reader raises :class:`synrank.errors.InputError` naming the file and line of the first problem.
+The ``check`` stage is :mod:`synrank.formats.check` (``synrank.formats.check.run``), loaded on first use.
 """
+
+import importlib
+from typing import Any
 
 from synrank.formats.corpus import Document, doc_text, iter_corpus, read_corpus
 from synrank.formats.manifest import make_manifest, manifest_path_for, read_manifest, write_manifest
@@ -31,3 +35,10 @@ __all__ = [
     "write_qrels",
     "write_trec_run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ``synrank.formats.check`` (the check stage) without an explicit import, as for the other stages.
+    if name == "check":
+        return importlib.import_module("synrank.formats.check")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,21 +3,27 @@
 Scripts call ``synrank check`` before their first expensive step, so a bad line in the qrels fails in
 seconds instead of after an hour of generation. From Python::
 
-    from synrank.formats.check import CheckConfig, check_inputs
-    result = check_inputs(CheckConfig(dataset="data/scifact", split="test"))
+    from synrank.formats.check import CheckConfig, run
+    result = run(CheckConfig(dataset="data/scifact", split="test"))
     print(result.lines())
+
+(``check_inputs`` is the older name of :func:`run`.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from synrank.config import setting
 from synrank.errors import ConfigError, InputError
 from synrank.formats.corpus import corpus_file, iter_corpus
 from synrank.formats.qrels import read_qrels
 from synrank.formats.queries import read_queries
+
+if TYPE_CHECKING:
+    from synrank.runtime.progress import ProgressArg
 
 
 @dataclass
@@ -75,12 +81,18 @@ def _dataset_files(cfg: CheckConfig) -> tuple[str | None, list[str], list[str]]:
     return corpus, queries, qrels
 
 
-def check_inputs(cfg: CheckConfig) -> CheckResult:
-    """Read each file completely; the first bad line raises :class:`InputError` with file:line."""
+def run(cfg: CheckConfig, *, progress: ProgressArg = None) -> CheckResult:
+    """Read each file completely; the first bad line raises :class:`InputError` with file:line.
+
+    ``progress``: see :data:`synrank.runtime.progress.ProgressArg` (a line as each file is read)."""
+    from synrank.runtime.progress import reporter
+
+    say = reporter(progress).say
     corpus, queries, qrels = _dataset_files(cfg)
     result = CheckResult()
     doc_ids: set[str] | None = None
     if corpus:
+        say(f"reading the corpus {corpus}")
         doc_ids = set()
         empty = 0
         for doc in iter_corpus(corpus):
@@ -89,10 +101,12 @@ def check_inputs(cfg: CheckConfig) -> CheckResult:
         result.files.append(FileCheck("documents", str(corpus_file(corpus)), len(doc_ids), f"{empty:,} empty" if empty else ""))
     query_ids: set[str] | None = None
     for q in queries:
+        say(f"reading the queries {q}")
         ids = read_queries(q)
         query_ids = (query_ids or set()) | set(ids)
         result.files.append(FileCheck("queries", q, len(ids)))
     for path in qrels:
+        say(f"reading the qrels {path}")
         judged = read_qrels(path)
         n = sum(len(d) for d in judged.values())
         result.files.append(FileCheck("judgments", path, n, f"{len(judged):,} queries"))
@@ -105,3 +119,8 @@ def check_inputs(cfg: CheckConfig) -> CheckResult:
             if missing_q:
                 result.notes.append(f"{path}: {len(missing_q):,} judged queries have no query text (e.g. {missing_q[0]!r})")
     return result
+
+
+def check_inputs(cfg: CheckConfig, *, progress: ProgressArg = None) -> CheckResult:
+    """The older name of :func:`run`."""
+    return run(cfg, progress=progress)

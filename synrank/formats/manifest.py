@@ -15,75 +15,17 @@ import json
 import platform
 import re
 import sys
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from synrank import __version__
 from synrank.formats.io import atomic_write
+# Re-exported: the redaction itself sits below every layer, so progress messages on stderr use it too.
+from synrank.redact import _SECRET_VALUE, _URL, REDACTED, redact_text, redact_url
 
 # Whole words of the option name: --hf-token and --api-key are secrets, --max-new-tokens and --keywords are not.
 _SECRET_OPTION = re.compile(r"(^--|[-_])(key|token|secret|password|passwd|auth|credentials?)($|[-_=])", re.IGNORECASE)
-_SECRET_VALUE = re.compile(r"^(sk-|hf_|Bearer\s)", re.IGNORECASE)
 LIBRARIES = ("torch", "transformers", "sentence-transformers", "faiss-cpu", "numpy", "pytrec-eval-terrier", "POT", "bm25s", "vllm")
-REDACTED = "***"
-# A URL inside free text: stops at whitespace, quotes and brackets (messages quote values as 'x' or (x)).
-_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()\[\]{}]+")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its user:password and its query string and fragment replaced by ``***``.
-
-    Servers take API keys in either place (``https://key@host``, ``?api_key=``); the host and path stay,
-    so a manifest still says which server answered. A value typed without its scheme (``bob:pw@host/v1``)
-    is read as ``//bob:pw@host/v1``: otherwise ``bob`` would pass for the scheme and the password for a path.
-    """
-    if "://" not in url and not url.startswith("//"):
-        fixed = redact_url("//" + url)
-        return fixed[2:] if fixed.startswith("//") else fixed
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return REDACTED
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = REDACTED + "@" + netloc.rsplit("@", 1)[1]
-    query = REDACTED if parts.query else ""
-    fragment = REDACTED if parts.fragment else ""
-    out = url if netloc == parts.netloc and not query and not fragment else urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
-    head, at, host = out.rpartition("@")
-    if at and not head.endswith(REDACTED):
-        # A malformed URL (``http:/bob:pw@host``) hides its credentials where urlsplit sees a path.
-        scheme = re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*:/*", head)
-        out = (scheme.group(0) if scheme else "") + REDACTED + "@" + host
-    return out
-
-
-# The same secrets in a URL typed without its scheme or mistyped (``bob:pw@host/v1?key=...``,
-# ``//key@host:8000``, ``http:/bob:pw@host``): a ``user:password@`` at the start of a word, a ``user@``
-# before something shaped like a host (so an id such as ``doc@2`` stays readable), and a ``?name=value``
-# query string in any word.
-_USERINFO = re.compile(
-    r"""(^|[\s'"(\[<{=,]|//|[a-zA-Z][\w+.-]*:/+)
-        (?: [^\s'"()<>\[\]{}/@=,:]+ : [^\s'"()<>\[\]{}/@=,]* @ (?=[^\s'"@/])
-          | [^\s'"()<>\[\]{}/@=,:]+ @ (?=[\w-]+(?:\.[\w-]+)+ | [\w.-]+(?::\d|/)) )""",
-    re.VERBOSE,
-)
-_QUERY = re.compile(r"(?<=[^\s'\"?])\?[^\s'\"<>()\[\]{}]*=[^\s'\"<>()\[\]{}]*")
-
-
-def redact_text(text: str) -> str:
-    """Every URL in ``text`` passed through :func:`redact_url`, and secret-looking tokens hidden.
-
-    URLs without a scheme lose their credentials and query string too: a message may quote what the user
-    typed before it was found not to be a URL (``--base-url bob:pw@host``)."""
-    text = _URL.sub(lambda m: redact_url(m.group(0)), text)
-    text = _USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", text)
-    text = _QUERY.sub("?" + REDACTED, text)
-    return " ".join(REDACTED if _SECRET_VALUE.match(w) else w for w in text.split(" ")) if _SECRET_WORD.search(text) else text
-
-
-_SECRET_WORD = re.compile(r"(^|\s)(sk-|hf_)")
 
 
 def redact_value(value: Any) -> Any:

@@ -8,17 +8,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synrank.config import check_choices, check_positive, overwrite_setting, setting
+from synrank.config import check_choices, check_positive, overwrite_setting, setting, setting_from
 from synrank.errors import ConfigError
 from synrank.generate.levels import MAX_LEVELS
 from synrank.generate.shard import parse_shard
 from synrank.llm.factory import BACKENDS
+from synrank.runtime.config import RuntimeConfig, UsesRuntime
 
 DEFAULT_TYPES = "title,claim,question,keywords,msmarco,natural"
 
 
 @dataclass
-class GenerateConfig:
+class GenerateConfig(UsesRuntime):
     input: str | None = setting(
         None,
         help="Input: queries (TSV/JSONL/BEIR folder) for task docs, a corpus (BEIR folder/JSONL/TSV) for task queries, '-' for stdin.",
@@ -125,13 +126,14 @@ class GenerateConfig:
     ctx_size: int = setting(
         0, help="llamacpp: total context in tokens over all slots; 0 = the backend's default (slots x 2048)."
     )
-    threads: int = setting(0, help="CPU threads (torch for transformers, the engine's for llamacpp); 0 = all cores available.")
-    device: str = setting("auto", help="Device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.")
-    dtype: str = setting("auto", help="Compute dtype: auto (bf16 where the hardware has it, else fp32), fp32, bf16, fp16.")
-    seed: int = setting(42, help="Random seed (Python, NumPy, torch).")
-    trust_remote_code: bool = setting(
-        False, help="Allow a model repository to run its own Python code (off by default)."
+    # Also sizes llama.cpp's own thread pool, so the help says so.
+    threads: int = setting_from(
+        RuntimeConfig, "threads", help="CPU threads (torch for transformers, the engine's for llamacpp); 0 = all cores available."
     )
+    device: str = setting_from(RuntimeConfig, "device")
+    dtype: str = setting_from(RuntimeConfig, "dtype")
+    seed: int = setting_from(RuntimeConfig, "seed")
+    trust_remote_code: bool = setting_from(RuntimeConfig, "trust_remote_code")
     shard_spec: tuple[int, int] = field(init=False, repr=False, default=(0, 1))
 
     def __post_init__(self) -> None:

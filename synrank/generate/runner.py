@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synrank.errors import ConfigError
 from synrank.generate.config import GenerateConfig, GenerateResult
@@ -28,6 +28,9 @@ DEMO_NOTE = (
 # Prompts read (and, for llamacpp, ordered by shared prefix) together when chunk_size is 0. For batch backends a
 # chunk is one call, and what a kill can lose; llamacpp writes each record as it finishes.
 DEFAULT_CHUNK = {"transformers": 64, "vllm": 4096, "openai": 64, "llamacpp": 2048}
+
+if TYPE_CHECKING:
+    from synrank.runtime.progress import ProgressArg
 
 Info = Callable[[str], None]
 
@@ -265,9 +268,9 @@ def _user_files(cfg: GenerateConfig, source: str) -> list[str | Path | None]:
     return files
 
 
-def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = None) -> GenerateResult:
-    """Run the ``generate`` stage; returns counts, paths and timings. ``info`` receives one-line notes;
-    ``progress`` shows a bar on stderr (default: when stderr is a terminal).
+def run(cfg: GenerateConfig, *, progress: ProgressArg = None, info: Info | None = None) -> GenerateResult:
+    """Run the ``generate`` stage; returns counts, paths and timings. ``progress``: see
+    :data:`synrank.runtime.progress.ProgressArg` (``info=`` is its older spelling).
 
     The output is opened through :func:`synrank.formats.outputs.guarded_output` (``kind="append"``): a
     re-run with the same fingerprint (task, shard, templates, sampling, task settings, model) resumes, other
@@ -279,9 +282,11 @@ def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = Non
     from synrank.generate.pipeline import run_units, units
     from synrank.generate.shard import in_shard
     from synrank.llm.factory import create_backend, resolve_backend_name
-    from synrank.runtime.progress import make_progress
+    from synrank.runtime.progress import make_progress, reporter
     from synrank.runtime.seeding import set_seed, set_threads
 
+    report = reporter(progress, info=info)
+    info, progress = report.say, report.bars
     source = _source(cfg)
     task = build_task(cfg)
     shard = cfg.shard_spec
@@ -376,7 +381,7 @@ def run(cfg: GenerateConfig, *, info: Info = _quiet, progress: bool | None = Non
 
                 todo = units(inputs, task, shard, done, on_skip=skip)
                 t1 = time.perf_counter()
-                show = sys.stderr.isatty() if progress is None else progress
+                show = progress and sys.stderr.isatty()  # generate draws its bar on a terminal only, as before
                 # The bar is for people at a terminal; in pipelines and logs it would only add noise to stderr.
                 with make_progress(task.input_noun, disable=not show) as bar_display:
                     bar = bar_display.add_task(f"generate {cfg.task}", total=total_inputs or None)

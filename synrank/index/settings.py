@@ -10,26 +10,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from synrank.config import setting
+from synrank.config import help_of, setting, setting_from
+from synrank.runtime.config import RuntimeConfig
 
-# Help of the runtime settings shared by the stages that encode (index, search, eval).
-DEVICE_HELP = "Device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps."
-DTYPE_HELP = "Compute dtype: auto (bf16 where the hardware has it, else fp32), fp32, bf16, fp16."
-THREADS_HELP = "CPU threads for torch; 0 = all cores available."
-SEED_HELP = "Random seed (Python, NumPy, torch)."
-TRUST_HELP = "Allow a model repository to run its own Python code (off by default)."
+# The runtime settings' help, kept under these names for code that imported them from here.
+DEVICE_HELP = help_of(RuntimeConfig, "device")
+DTYPE_HELP = help_of(RuntimeConfig, "dtype")
+THREADS_HELP = help_of(RuntimeConfig, "threads")
+SEED_HELP = help_of(RuntimeConfig, "seed")
+TRUST_HELP = help_of(RuntimeConfig, "trust_remote_code")
 
 
 @dataclass
 class EncoderConfig:
     """How :class:`~synrank.index.encoder.Encoder` runs a bi-encoder."""
 
-    device: str = setting("auto", help=DEVICE_HELP)
-    dtype: str = setting("auto", help=DTYPE_HELP)
+    device: str = setting_from(RuntimeConfig, "device")
+    dtype: str = setting_from(RuntimeConfig, "dtype")
     max_tokens: int = setting(16384, help="Token budget per batch (batch size x longest text).")
     max_batch_size: int = setting(256, help="Upper bound on texts per batch.")
     max_seq_length: int | None = setting(None, help="Truncate texts to this many tokens; None: the model's limit.")
-    trust_remote_code: bool = setting(False, help=TRUST_HELP)
+    trust_remote_code: bool = setting_from(RuntimeConfig, "trust_remote_code")
 
 
 @dataclass
@@ -43,7 +44,7 @@ class BuildConfig:
     doc_prefix: str = setting("", help="Prefix added to every document (e.g. 'passage: ' for e5).")
     chunk_size: int = setting(4096, help="Documents encoded and checkpointed together (resume granularity).")
     train_sample: int = setting(100_000, help="Vectors used to train IVF/PQ indexes.")
-    seed: int = setting(42, help=SEED_HELP)
+    seed: int = setting_from(RuntimeConfig, "seed")
 
 
 __all__ = ["BuildConfig", "DEVICE_HELP", "DTYPE_HELP", "EncoderConfig", "SEED_HELP", "THREADS_HELP", "TRUST_HELP"]

@@ -1,6 +1,6 @@
 """The `index` stage: encode a corpus with a bi-encoder into a FAISS index folder, as a library call.
 
-``build(IndexConfig(...))`` streams the corpus in chunks into ``out`` (resumable through the hidden
+``run(IndexConfig(...))`` streams the corpus in chunks into ``out`` (resumable through the hidden
 ``.NAME.partial`` folder of :mod:`synrank.index.store`); ``synrank index`` is a thin command over it.
 This module stays light (no torch, numpy or faiss at import) because the CLI reads its config at start-up.
 """
@@ -15,18 +15,22 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synrank.config import check_positive, default_of, overwrite_setting, setting, setting_from
 from synrank.errors import ConfigError, InputError
 from synrank.index.settings import DEVICE_HELP, DTYPE_HELP, SEED_HELP, THREADS_HELP, TRUST_HELP, BuildConfig, EncoderConfig
+from synrank.runtime.config import RuntimeConfig, UsesRuntime
 
-# The runtime help strings are imported from here by the search and eval stages, as before.
-__all__ = ["DEVICE_HELP", "DTYPE_HELP", "IndexConfig", "IndexResult", "SEED_HELP", "THREADS_HELP", "TRUST_HELP", "build"]
+if TYPE_CHECKING:
+    from synrank.runtime.progress import ProgressArg
+
+# The runtime help strings are imported from here by older code, as before.
+__all__ = ["DEVICE_HELP", "DTYPE_HELP", "IndexConfig", "IndexResult", "SEED_HELP", "THREADS_HELP", "TRUST_HELP", "build", "run"]
 
 
 @dataclass
-class IndexConfig:
+class IndexConfig(UsesRuntime):
     corpus: str = setting(
         help="Corpus: a BEIR folder (corpus.jsonl), a JSONL/TSV corpus file, '-' for stdin, or an ir_datasets id.",
         positional=True,
@@ -41,11 +45,11 @@ class IndexConfig:
     max_seq_length: int = setting(0, help="Truncate texts to this many tokens; 0 = the model's limit.")
     chunk_size: int = setting_from(BuildConfig, "chunk_size")
     train_sample: int = setting_from(BuildConfig, "train_sample")
-    device: str = setting_from(EncoderConfig, "device")
-    dtype: str = setting_from(EncoderConfig, "dtype")
-    threads: int = setting(0, help=THREADS_HELP)
-    seed: int = setting_from(BuildConfig, "seed")
-    trust_remote_code: bool = setting_from(EncoderConfig, "trust_remote_code")
+    device: str = setting_from(RuntimeConfig, "device")
+    dtype: str = setting_from(RuntimeConfig, "dtype")
+    threads: int = setting_from(RuntimeConfig, "threads")
+    seed: int = setting_from(RuntimeConfig, "seed")
+    trust_remote_code: bool = setting_from(RuntimeConfig, "trust_remote_code")
     overwrite: bool = overwrite_setting()
 
     def __post_init__(self) -> None:
@@ -96,25 +100,28 @@ def _fingerprint(cfg: IndexConfig) -> dict[str, Any]:
     }
 
 
-def build(cfg: IndexConfig, *, info: Callable[[str], None] = lambda _m: None) -> IndexResult:
+def run(cfg: IndexConfig, *, progress: ProgressArg = None, info: Callable[[str], None] | None = None) -> IndexResult:
     """Encode ``cfg.corpus`` into the index folder ``cfg.out``; re-running after an interruption reuses the
     finished chunks, and re-running over a finished index with the same settings does nothing. Bad input
-    removes the partial build, so nothing half-written is left behind."""
+    removes the partial build, so nothing half-written is left behind.
+
+    ``progress``: see :data:`synrank.runtime.progress.ProgressArg` (``info=`` is its older spelling)."""
     from synrank.formats.irds import iter_ir_datasets_docs
     from synrank.formats.corpus import iter_corpus
     from synrank.formats.manifest import make_manifest, read_manifest
     from synrank.formats.outputs import finished_output, guarded_output
     from synrank.index.encoder import Encoder
     from synrank.index.store import MANIFEST, build_index, discard_partial
-    from synrank.runtime.progress import make_progress
+    from synrank.runtime.progress import reporter
     from synrank.runtime.seeding import set_seed, set_threads
 
+    report = reporter(progress, info=info)
     out = cfg.out
     # stdin cannot be compared with what was indexed before: such an index is only ever replaced (--overwrite).
     if cfg.corpus != "-":
         done = finished_output(out, _fingerprint(cfg), kind="index", inputs=[cfg.corpus], overwrite=cfg.overwrite)
         if done is not None:
-            info(f"{out} is already built with these settings: nothing to do (--overwrite builds it again)")
+            report.say(f"{out} is already built with these settings: nothing to do (--overwrite builds it again)")
             return IndexResult(
                 out=out,
                 documents=done.get("documents", 0),
@@ -172,17 +179,17 @@ def build(cfg: IndexConfig, *, info: Callable[[str], None] = lambda _m: None) ->
             dimension=minfo["dimension"],
         )
         shown = total if total is not None else "all"
-        info(f"encoding {shown} documents with {cfg.model} ({minfo['dtype']} on {minfo['device']}) into {out}")
+        report.say(f"encoding {shown} documents with {cfg.model} ({minfo['dtype']} on {minfo['device']}) into {out}")
         try:
-            with make_progress("docs") as progress:
-                task = progress.add_task("index", total=total)
+            with report.bar("docs") as bars:
+                task = bars.add_task("index", total=total)
                 stats = build_index(
                     encoder,
                     docs_factory(),
                     out,
                     bconf,
                     manifest,
-                    on_progress=lambda n: progress.advance(task, n),
+                    on_progress=lambda n: bars.advance(task, n),
                     dest=target.path,
                     overwrite=cfg.overwrite,
                 )
@@ -198,3 +205,8 @@ def build(cfg: IndexConfig, *, info: Callable[[str], None] = lambda _m: None) ->
         model=minfo,
         manifest=read_manifest(out / MANIFEST),
     )
+
+
+def build(cfg: IndexConfig, *, info: Callable[[str], None] | None = None, progress: ProgressArg = None) -> IndexResult:
+    """The older name of :func:`run`."""
+    return run(cfg, progress=progress, info=info)

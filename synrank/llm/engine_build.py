@@ -37,10 +37,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synrank.config import setting
 from synrank.errors import ConfigError
+
+if TYPE_CHECKING:
+    from synrank.runtime.progress import ProgressArg
 
 ENGINE_PACKAGE = "xllamacpp"
 # Downloaded at configure time by default; see the module docstring.
@@ -50,10 +53,6 @@ KERNEL_FLAGS = ("avx", "avx2", "f16c", "fma", "bmi2", "avx_vnni", "avx512f", "av
                 "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16", "asimd", "sve", "i8mm", "asimddp")
 
 Log = Callable[[str], None]
-
-
-def _quiet(_msg: str) -> None:
-    pass
 
 
 # The xllamacpp release synrank is written against (pyproject's `llamacpp` extra pins the same); the backend
@@ -238,9 +237,13 @@ def _compiler_missing() -> str | None:
     return None
 
 
-def build_engine(cfg: EngineBuildConfig | None = None, *, log: Log = _quiet) -> EngineBuildResult:
+def build_engine(cfg: EngineBuildConfig | None = None, *, progress: ProgressArg = None, log: Log | None = None) -> EngineBuildResult:
     """Install the best llama.cpp engine for this CPU (see the module docstring). Never raises for a failed
-    build: the result says ``fallback`` with the reason, and the generic wheel is (re)installed."""
+    build: the result says ``fallback`` with the reason, and the generic wheel is (re)installed.
+    ``progress``: see :data:`synrank.runtime.progress.ProgressArg` (``log=`` is its older spelling)."""
+    from synrank.runtime.progress import reporter
+
+    log = reporter(progress, info=log).say
     cfg = cfg or EngineBuildConfig()
     version = engine_version()
     flags = cpu_flags()

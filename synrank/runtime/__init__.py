@@ -4,6 +4,8 @@
 - :mod:`.batching`: token-budget batches with length sorting; out-of-memory back-off.
 - :mod:`.seeding`: seeds and thread counts.
 - :mod:`.distributed`: torchrun/DDP rank and world size.
+- :mod:`.config`: :class:`~synrank.runtime.config.RuntimeConfig`, the runtime settings every stage config shares.
+- :mod:`.progress`: progress bars, and what a stage's ``progress=`` argument means (:func:`~.progress.reporter`).
 """
 
 from synrank.runtime.batching import is_oom_error, run_with_oom_backoff, token_budget_batches

@@ -11,6 +11,7 @@ class DistInfo:
     rank: int
     world_size: int
     local_rank: int
+    local_world_size: int = 1  # processes of the job on this machine (they share its cores)
 
     @property
     def is_distributed(self) -> bool:
@@ -22,11 +23,13 @@ class DistInfo:
 
 
 def dist_info() -> DistInfo:
-    """Read RANK/WORLD_SIZE/LOCAL_RANK (set by torchrun); a plain process is rank 0 of 1."""
+    """Read RANK/WORLD_SIZE/LOCAL_RANK/LOCAL_WORLD_SIZE (set by torchrun); a plain process is rank 0 of 1."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
     return DistInfo(
         rank=int(os.environ.get("RANK", "0")),
-        world_size=int(os.environ.get("WORLD_SIZE", "1")),
+        world_size=world_size,
         local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+        local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size))),
     )
 
 

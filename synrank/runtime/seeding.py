@@ -17,14 +17,22 @@ def set_seed(seed: int) -> None:
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
 
 
-def set_threads(n: int | None) -> int:
-    """Set torch's intra-op threads (default: the cores available to this process). Returns the count."""
+def threads_for(n: int | None, *, processes: int = 1) -> int:
+    """The thread count ``n`` asks for: itself when positive, else this process's share of the cores it may
+    use, when ``processes`` processes of one job (torchrun's, on this machine) share them."""
+    if n is not None and n > 0:
+        return n
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, processes))
+
+
+def set_threads(n: int | None, *, processes: int = 1) -> int:
+    """Set torch's intra-op threads to :func:`threads_for` ``(n, processes=processes)``. Returns the count."""
     import torch
 
-    if n is None or n <= 0:
-        try:
-            n = len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - non-Linux
-            n = os.cpu_count() or 1
+    n = threads_for(n, processes=processes)
     torch.set_num_threads(n)
     return n

@@ -19,10 +19,11 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from synrank.config import as_dict, check_choices, overwrite_setting, setting
+from synrank.config import as_dict, check_choices, overwrite_setting, setting, setting_from
 from synrank.errors import ConfigError
+from synrank.runtime.config import RuntimeConfig, UsesRuntime
 from synrank.score.filters import FilterConfig
 from synrank.score.fusion import FUSIONS, RRF_K
 from synrank.score.lists import STUDENT_INPUT, TOP
@@ -32,9 +33,12 @@ DEFAULT_TEACHER = "bi-encoder:minilm"
 # Bumped when the saved scores (<out>.scored.jsonl) change meaning, so older ones are rescored.
 SCORED_FORMAT = 2
 
+if TYPE_CHECKING:
+    from synrank.runtime.progress import ProgressArg
+
 
 @dataclass(kw_only=True)
-class ScoreConfig(FilterConfig):
+class ScoreConfig(FilterConfig, UsesRuntime):
     """Settings of ``synrank score`` (the filter settings are inherited from :class:`FilterConfig`)."""
 
     inputs: list[str] = setting(
@@ -84,11 +88,11 @@ class ScoreConfig(FilterConfig):
     batch_tokens: int = setting(16384, help="Token budget per model batch (batch size x longest input).")
     max_batch_size: int = setting(128, help="Upper bound on pairs per model batch.")
     max_length: int = setting(0, help="Truncate model inputs to this many tokens; 0 = the model's limit.")
-    device: str = setting("auto", help="Device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.")
-    dtype: str = setting("auto", help="Compute dtype: auto (bf16 where the hardware has it, else fp32), fp32, bf16, fp16.")
-    threads: int = setting(0, help="CPU threads for torch; 0 = all cores available.")
-    seed: int = setting(42, help="Random seed (Python, NumPy, torch).")
-    trust_remote_code: bool = setting(False, help="Allow a model repository to run its own Python code (off by default).")
+    device: str = setting_from(RuntimeConfig, "device")
+    dtype: str = setting_from(RuntimeConfig, "dtype")
+    threads: int = setting_from(RuntimeConfig, "threads")
+    seed: int = setting_from(RuntimeConfig, "seed")
+    trust_remote_code: bool = setting_from(RuntimeConfig, "trust_remote_code")
     overwrite: bool = overwrite_setting()
 
     def __post_init__(self) -> None:
@@ -183,22 +187,25 @@ class _NullWriter:
         raise AssertionError
 
 
-def run(cfg: ScoreConfig, *, info: Callable[[str], None] = lambda msg: None, progress: bool = True) -> ScoreResult:
+def run(cfg: ScoreConfig, *, progress: ProgressArg = None, info: Callable[[str], None] | None = None) -> ScoreResult:
     """Read the inputs and build each query's list, score every (query, passage) pair with the teachers,
     filter, write.
 
     The output goes through :func:`synrank.formats.outputs.guarded_output` (never an input or a file
     synrank did not write; locked; written atomically with its manifest). Scores are appended to
     ``<out>.scored.jsonl`` as they are made (a :class:`~synrank.formats.outputs.ResumeState` work file),
-    so a rerun of the same config resumes, and a rerun with other filter settings reuses them. ``info``
-    receives progress lines.
+    so a rerun of the same config resumes, and a rerun with other filter settings reuses them.
+    ``progress``: see :data:`synrank.runtime.progress.ProgressArg` (``info=`` is its older spelling).
     """
     from synrank.formats.outputs import guarded_output
+    from synrank.runtime.progress import reporter
+
+    report = reporter(progress, info=info)
 
     if cfg.corpus is not None and cfg.corpus != "-" and not Path(cfg.corpus).exists():
         raise ConfigError(f"corpus not found: {cfg.corpus}", setting="corpus")
     with guarded_output(cfg.out, inputs=[*cfg.inputs, cfg.corpus, cfg.queries], overwrite=cfg.overwrite, kind="file") as target:
-        return _run(cfg, target, info, progress)
+        return _run(cfg, target, report.say, report.bars)
 
 
 def _run(cfg: ScoreConfig, target: Any, info: Callable[[str], None], progress: bool) -> ScoreResult:
@@ -394,16 +401,24 @@ def read_run(path: str) -> dict[str, dict[str, float]]:
     }
 
 
-def run_fuse(cfg: FuseConfig) -> FuseResult:
+def run_fuse(cfg: FuseConfig, *, progress: ProgressArg = None) -> FuseResult:
     """Fuse the runs query by query and write a TREC run with a manifest beside it (through
-    :func:`synrank.formats.outputs.guarded_output`: never over an input or a file synrank did not write)."""
+    :func:`synrank.formats.outputs.guarded_output`: never over an input or a file synrank did not write).
+    ``progress``: see :data:`synrank.runtime.progress.ProgressArg` (a line per run read)."""
+    from synrank.formats.io import display_name
     from synrank.formats.manifest import make_manifest
     from synrank.formats.outputs import guarded_output
     from synrank.formats.runs import write_trec_run
+    from synrank.runtime.progress import reporter
     from synrank.score.fusion import fuse_runs
 
+    say = reporter(progress).say
     with guarded_output(cfg.out, inputs=cfg.runs, kind="file") as target:
-        fused = fuse_runs([read_run(r) for r in cfg.runs], method=cfg.method, k=cfg.rrf_k, depth=cfg.depth, top=cfg.top)
+        runs = []
+        for path in cfg.runs:
+            runs.append(read_run(path))
+            say(f"read {display_name(path)}: {len(runs[-1]):,} queries")
+        fused = fuse_runs(runs, method=cfg.method, k=cfg.rrf_k, depth=cfg.depth, top=cfg.top)
         write_trec_run(fused, target.path, tag=cfg.run_tag)
         settings = as_dict(cfg)
         target.manifest = make_manifest("fuse", config={k: settings[k] for k in ("runs", "method", "rrf_k", "depth", "top")})

@@ -10,18 +10,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synrank.config import check_choices, check_positive, default_of, overwrite_setting, setting, setting_from
 from synrank.errors import ConfigError
-from synrank.index.settings import THREADS_HELP, EncoderConfig
+from synrank.index.settings import EncoderConfig
+from synrank.runtime.config import RuntimeConfig, UsesRuntime
 from synrank.search.settings import BM25Config
+
+if TYPE_CHECKING:
+    from synrank.runtime.progress import ProgressArg, Reporter
 
 TREC_SUFFIXES = (".trec", ".run")
 
 
 @dataclass
-class SearchConfig:
+class SearchConfig(UsesRuntime):
     source: str = setting(
         help="A `synrank index` folder (dense search), or with --bm25 a corpus: BEIR folder, JSONL/TSV file or '-'.",
         positional=True,
@@ -56,10 +60,10 @@ class SearchConfig:
         None, help="BM25: where to cache the index. Default: next to the corpus if writable, else ~/.cache/synrank/bm25."
     )
     no_cache: bool = setting(False, help="BM25: build in memory, neither read nor write a cache.")
-    device: str = setting_from(EncoderConfig, "device")
-    dtype: str = setting_from(EncoderConfig, "dtype")
-    threads: int = setting(0, help=THREADS_HELP)
-    trust_remote_code: bool = setting_from(EncoderConfig, "trust_remote_code")
+    device: str = setting_from(RuntimeConfig, "device")
+    dtype: str = setting_from(RuntimeConfig, "dtype")
+    threads: int = setting_from(RuntimeConfig, "threads")
+    trust_remote_code: bool = setting_from(RuntimeConfig, "trust_remote_code")
     overwrite: bool = overwrite_setting()
 
     def __post_init__(self) -> None:
@@ -126,45 +130,49 @@ def open_searcher(cfg: SearchConfig, info: Callable[[str], None] = lambda _m: No
     return searcher, {"kind": "dense", **searcher.info()}
 
 
-def _search_in_chunks(searcher: Any, todo: Sequence[Any], k: int, chunk: int) -> Iterator[tuple[Any, list[tuple[str, float]]]]:
+def _search_in_chunks(
+    searcher: Any, todo: Sequence[Any], k: int, chunk: int, report: Reporter
+) -> Iterator[tuple[Any, list[tuple[str, float]]]]:
     """``(query, hits)`` for every query of ``todo``, searched ``chunk`` at a time under a progress bar."""
-    from synrank.runtime.progress import make_progress
-
-    with make_progress("queries") as progress:
-        task = progress.add_task("search", total=len(todo))
+    with report.bar("queries") as bars:
+        task = bars.add_task("search", total=len(todo))
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
             yield from zip(part, searcher.search([q.text for q in part], k))
-            progress.advance(task, len(part))
+            bars.advance(task, len(part))
 
 
-def run(cfg: SearchConfig, *, info: Callable[[str], None] = lambda _m: None) -> SearchResult:
+def run(cfg: SearchConfig, *, progress: ProgressArg = None, info: Callable[[str], None] | None = None) -> SearchResult:
     """Search every query of ``cfg.queries`` and write its top ``cfg.k`` candidates.
 
     JSONL output to a file is resumable: queries already in ``cfg.out`` (written with the same engine and
     settings) are skipped; other settings are refused unless ``overwrite`` starts the file over
-    (:mod:`synrank.formats.outputs` decides, as for every stage).
+    (:mod:`synrank.formats.outputs` decides, as for every stage). ``progress``: see
+    :data:`synrank.runtime.progress.ProgressArg` (``info=`` is its older spelling).
     """
     from synrank.formats.io import AppendJsonlWriter
     from synrank.formats.manifest import make_manifest
     from synrank.formats.outputs import check_output, guarded_output
     from synrank.formats.runs import write_trec_run
+    from synrank.runtime.progress import reporter
     from synrank.runtime.seeding import set_threads
     from synrank.search.records import candidate_record, read_query_records
 
+    report = reporter(progress, info=info)
+    say = report.say
     fmt, out = cfg.output_format, cfg.out
     inputs = [cfg.queries, cfg.source if cfg.bm25 else None]
     kind = "file" if fmt == "trec" else "append"
     check_output(out, inputs=inputs, overwrite=cfg.overwrite, kind=kind)  # before any work
     set_threads(cfg.threads)
     qrecs = read_query_records(cfg.queries)
-    searcher, engine = open_searcher(cfg, info)
+    searcher, engine = open_searcher(cfg, say)
     settings = {"k": cfg.k, "format": fmt, "queries": cfg.queries}
     manifest = make_manifest("search", model=engine, config=settings)
     todo = qrecs
     if fmt == "trec":
         run_: dict[str, list[tuple[str, float]]] = {}
-        for q, hits in _search_in_chunks(searcher, todo, cfg.k, cfg.chunk):
+        for q, hits in _search_in_chunks(searcher, todo, cfg.k, cfg.chunk, report):
             run_[q.query_id] = hits
         with guarded_output(out, inputs=inputs, overwrite=cfg.overwrite, kind="file") as target:
             write_trec_run(run_, target.path, tag="synrank-" + engine["kind"])
@@ -177,12 +185,12 @@ def run(cfg: SearchConfig, *, info: Callable[[str], None] = lambda _m: None) -> 
             target.manifest = manifest
             target.write_manifest()  # before the first record, so a killed run is recognisable
             if target.resume is not None and target.resume.action == "restart":
-                info(f"--overwrite: starting {out} over")
+                say(f"--overwrite: starting {out} over")
             with AppendJsonlWriter(target.path, key=lambda r: str(r.get("query_id")), fsync_every=cfg.chunk) as writer:
                 todo = [q for q in qrecs if q.query_id not in writer.done_keys]
                 if out is not None and len(todo) < len(qrecs):
-                    info(f"resuming: {len(qrecs) - len(todo):,} of {len(qrecs):,} queries already in {out}")
-                for q, hits in _search_in_chunks(searcher, todo, cfg.k, cfg.chunk):
+                    say(f"resuming: {len(qrecs) - len(todo):,} of {len(qrecs):,} queries already in {out}")
+                for q, hits in _search_in_chunks(searcher, todo, cfg.k, cfg.chunk, report):
                     writer.write(candidate_record(q, hits))
             manifest["queries"] = len(qrecs)
     return SearchResult(out=out, format=fmt, queries=len(qrecs), searched=len(todo), engine=engine, manifest=manifest)

@@ -9,8 +9,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from synrank.config import check_choices, check_positive, overwrite_setting, resume_setting, setting
+from synrank.config import check_choices, check_positive, overwrite_setting, resume_setting, setting, setting_from
 from synrank.errors import ConfigError
+from synrank.runtime.config import RuntimeConfig, UsesRuntime
 from synrank.train.data import SELECTIONS, TARGETS
 from synrank.train.loss_names import LOSSES, OT_METHODS, SIMILARITIES
 
@@ -39,7 +40,7 @@ def auto_mini_batch_size(mini_batch_size: int | None, batch_size: int, group_siz
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(UsesRuntime):
     """Every setting of a training run: the one source of defaults, help text and validation.
 
     Settings left at ``None`` (temperatures, ``infonce_weight``, ``ot_reg``, ``fn_margin``) or ``"auto"`` (``similarity``) take the chosen
@@ -187,13 +188,13 @@ class TrainConfig:
         500, help="Checkpoint (and evaluate) every N steps; 0 = at the end of every epoch (CADeT evaluates once an epoch)."
     )
     logging_steps: int = setting(10, help="Write a training_log.jsonl record every N steps.")
-    seed: int = setting(42, help="Random seed (Python, NumPy, torch).")
-    device: str = setting("auto", help="Device: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.")
-    dtype: str = setting(
-        "auto", help="Compute dtype: auto (bf16 where the hardware has it, else fp32), fp32, bf16, fp16."
-    )
-    trust_remote_code: bool = setting(
-        False, help="Allow a model repository to run its own Python code (off by default)."
+    seed: int = setting_from(RuntimeConfig, "seed")
+    device: str = setting_from(RuntimeConfig, "device")
+    dtype: str = setting_from(RuntimeConfig, "dtype")
+    # 0 under torchrun: each process of a machine takes its share of the cores (synrank.train.run does it).
+    threads: int = setting_from(RuntimeConfig, "threads")
+    trust_remote_code: bool = setting_from(
+        RuntimeConfig, "trust_remote_code"
     )
     resume: bool = resume_setting()  # a re-run resumes by itself; kept so old command lines still parse
     overwrite: bool = overwrite_setting()

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synrank.errors import ConfigError, InputError, os_error_in
 from synrank.formats import atomic_write, make_manifest
@@ -52,6 +52,9 @@ from synrank.train.data import (
 )
 from synrank.train.losses import ListLabels, ListwiseLoss
 from synrank.train.schedule import make_schedule
+
+if TYPE_CHECKING:
+    from synrank.runtime.progress import ProgressArg
 
 LOG_NAME = "training_log.jsonl"
 LOSS_FILE = "synrank-loss.json"  # in each checkpoint: the sum of the step losses so far
@@ -473,7 +476,6 @@ def _build_trainer(
     callbacks = [
         CheckpointMarkerCallback(),
         JsonlLogCallback(log_path, effective_batch_size(cfg, world_size)),
-        RichProgressCallback(),
         SkipFinalCheckpointCallback(),
     ]
     if cfg.early_stopping_patience:
@@ -521,15 +523,29 @@ def _write_output(
         )
 
 
-def train(cfg: TrainConfig, *, extra_callbacks: list[Any] | None = None, info=lambda msg: None) -> TrainResult:
+def run(
+    cfg: TrainConfig,
+    *,
+    progress: ProgressArg = None,
+    extra_callbacks: list[Any] | None = None,
+    info: Callable[[str], None] | None = None,
+) -> TrainResult:
     """Train and write ``cfg.out``; see the module docstring for the folders written.
 
     Steps: check the output and state folders -> read the lists into datasets -> load the model and the
     loss -> run the sentence-transformers trainer (resuming if asked) -> write the output folder.
+    ``progress``: see :data:`synrank.runtime.progress.ProgressArg` (``info=`` is its older spelling); under
+    torchrun only the first process reports. ``extra_callbacks``: more transformers ``TrainerCallback``\ s.
     """
-    from synrank.runtime import dist_info
+    from synrank.runtime import dist_info, set_threads
+    from synrank.runtime.progress import reporter
 
     dist = dist_info()
+    # torchrun starts one process per device on a machine: with threads 0 each would take every core.
+    set_threads(cfg.threads, processes=dist.local_world_size)
+    report = reporter(progress, info=info).only_if(dist.is_main)
+    info = report.say
+    extra_callbacks = [*([RichProgressCallback()] if report.bars else []), *(extra_callbacks or [])]
     out = Path(cfg.out)
     state = state_dir_for(out)
     done = finished_output(out, _fingerprint(cfg), kind="train", inputs=_inputs(cfg), overwrite=cfg.overwrite)
@@ -559,6 +575,17 @@ def _recorded_result(out: Path, manifest: dict[str, Any]) -> TrainResult:
         best_eval_loss=recorded.get("best_eval_loss"),
         best_eval_step=recorded.get("best_eval_step"),
     )
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    extra_callbacks: list[Any] | None = None,
+    info: Callable[[str], None] | None = None,
+    progress: ProgressArg = None,
+) -> TrainResult:
+    """The older name of :func:`run`."""
+    return run(cfg, progress=progress, extra_callbacks=extra_callbacks, info=info)
 
 
 def _train(cfg: TrainConfig, out: Path, state: Path, dist: Any, extra_callbacks: list[Any] | None, info: Callable[[str], None]) -> TrainResult:

@@ -28,8 +28,9 @@ LAYERS = (
     ("search",),
     ("index", "llm"),
     ("model_pull",),
-    ("models", "runtime", "formats"),
-    ("config", "_lazy"),
+    ("models", "formats"),
+    ("runtime",),
+    ("config", "_lazy", "redact"),
     ("errors",),
 )
 

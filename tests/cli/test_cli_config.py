@@ -28,7 +28,6 @@ REPO = Path(__file__).resolve().parents[2]
 # Options that are not settings: they choose what the command does (list, preview, join) rather than how.
 SWITCHES = {
     "generate": {"inputs", "list_templates", "dry_run", "merge"},
-    "train": {"threads"},
 }
 EXCLUDED = {"generate": {"input"}}  # given by the `inputs` argument (which --merge also reads)
 COMMON = {"config", "print_config", "help"}
