@@ -201,24 +201,12 @@ def _noop(_message: str) -> None:
     pass
 
 
-def run(cfg: CompareConfig, *, info: Callable[[str], None] = _noop) -> CompareReport:
-    """Read ``cfg.inputs``, test every system against the baseline, and write the outputs ``cfg`` names
-    (``out`` in ``cfg.format``, ``plot``, ``plot_dist``). Outputs are written only after everything is
-    computed, so bad input never leaves a half-written file."""
-    from synrank.compare.analysis import compare
-    from synrank.compare.inputs import align, check_names, default_names, load_results, load_run, looks_like_json, pick_metrics, summary
+def _read_systems(cfg: CompareConfig, names: list[str], info: Callable[[str], None]) -> tuple[list[Any], bool]:
+    """Every input as a system (results JSON, or a TREC run scored against the qrels), the baseline first;
+    and whether the qrels were read (some input is a run)."""
+    from synrank.compare.inputs import load_results, load_run, looks_like_json
     from synrank.formats.io import display_name
-    from synrank.formats.manifest import make_manifest
 
-    from synrank.formats.outputs import check_output
-
-    for target in (cfg.out, cfg.plot, cfg.plot_dist):
-        check_output(target, inputs=[*cfg.inputs, cfg.qrels])  # before any work; written at the end
-    names = cfg.system_names or default_names(cfg.inputs)
-    check_names(names)
-    wanted = cfg.wanted_metrics
-
-    # Read every input (results JSON, or TREC run scored against the qrels).
     kinds = [looks_like_json(p) for p in cfg.inputs]
     qrels_data = None
     run_metrics: list[str] = []
@@ -229,7 +217,7 @@ def run(cfg: CompareConfig, *, info: Callable[[str], None] = _noop) -> CompareRe
         from synrank.evaluate.metrics import DEFAULT_METRICS, parse_metrics
         from synrank.formats.qrels import read_qrels
 
-        run_metrics = [m.name for m in parse_metrics(wanted or list(DEFAULT_METRICS))]
+        run_metrics = [m.name for m in parse_metrics(cfg.wanted_metrics or list(DEFAULT_METRICS))]
         qrels_data = read_qrels(cfg.qrels)
     elif cfg.qrels is not None:
         info("note: --qrels is ignored: every input is an eval results file with its own per-query metrics")
@@ -242,10 +230,17 @@ def run(cfg: CompareConfig, *, info: Callable[[str], None] = _noop) -> CompareRe
             systems.append(load_run(path, nm, qrels_data, display_name(cfg.qrels), run_metrics, cfg.rel_level))
     b = _resolve_baseline(cfg, names)
     systems.insert(0, systems.pop(b))  # the baseline is the first row of every table
+    return systems, qrels_data is not None
+
+
+def _aligned(cfg: CompareConfig, systems: list[Any], info: Callable[[str], None]) -> tuple[list[str], Any]:
+    """The metrics compared and the systems' per-query values on common query ids, with notes on what differs."""
+    from synrank.compare.inputs import align, pick_metrics
+
     datasets = {s.dataset for s in systems if s.dataset}
     if len(datasets) > 1:
         info(f"warning: the inputs name different datasets ({', '.join(sorted(datasets))}); checking their query ids overlap")
-    chosen = pick_metrics(systems, wanted)
+    chosen = pick_metrics(systems, cfg.wanted_metrics)
     aligned = align(systems, chosen, intersect=cfg.intersect)
     for s in systems:
         miss = aligned.missing[s.name]
@@ -253,7 +248,24 @@ def run(cfg: CompareConfig, *, info: Callable[[str], None] = _noop) -> CompareRe
             info(f"note: {s.name} has no result for {miss} of {len(aligned.qids)} queries; they count 0 (--intersect drops them)")
     if cfg.intersect and aligned.dropped:
         info(f"note: --intersect keeps the {len(aligned.qids)} queries every system answered, dropping {aligned.dropped}")
+    return chosen, aligned
 
+
+def run(cfg: CompareConfig, *, info: Callable[[str], None] = _noop) -> CompareReport:
+    """Read ``cfg.inputs``, test every system against the baseline, and write the outputs ``cfg`` names
+    (``out`` in ``cfg.format``, ``plot``, ``plot_dist``). Outputs are written only after everything is
+    computed, so bad input never leaves a half-written file."""
+    from synrank.compare.analysis import compare
+    from synrank.compare.inputs import check_names, default_names, summary
+    from synrank.formats.manifest import make_manifest
+    from synrank.formats.outputs import check_output
+
+    for target in (cfg.out, cfg.plot, cfg.plot_dist):
+        check_output(target, inputs=[*cfg.inputs, cfg.qrels])  # before any work; written at the end
+    names = cfg.system_names or default_names(cfg.inputs)
+    check_names(names)
+    systems, scored_runs = _read_systems(cfg, names, info)
+    chosen, aligned = _aligned(cfg, systems, info)
     settings = Settings(
         test=cfg.test,
         correction=cfg.correction,
@@ -268,8 +280,8 @@ def run(cfg: CompareConfig, *, info: Callable[[str], None] = _noop) -> CompareRe
         "baseline": comparison.baseline,
         "metrics": chosen,
         "intersect": cfg.intersect,
-        "rel_level": cfg.rel_level if qrels_data is not None else None,
-        "qrels": cfg.qrels if qrels_data is not None else None,
+        "rel_level": cfg.rel_level if scored_runs else None,
+        "qrels": cfg.qrels if scored_runs else None,
         "format": cfg.format,
         **vars(settings),
     }
