@@ -204,27 +204,12 @@ def _resolve_baseline(cfg: CompareConfig, names: list[str]) -> int:
     raise ConfigError(f"{cfg.baseline!r} is neither one of the input files nor a system name ({', '.join(names)})", setting="baseline")
 
 
-def run(cfg: CompareConfig, *, progress: ProgressArg = None, info: Callable[[str], None] | None = None) -> CompareReport:
-    """Read ``cfg.inputs``, test every system against the baseline, and write the outputs ``cfg`` names
-    (``out`` in ``cfg.format``, ``plot``, ``plot_dist``). Outputs are written only after everything is
-    computed, so bad input never leaves a half-written file. ``progress``: see
-    :data:`synrank.runtime.progress.ProgressArg` (``info=`` is its older spelling)."""
-    from synrank.compare.analysis import compare
-    from synrank.compare.inputs import align, check_names, default_names, load_results, load_run, looks_like_json, pick_metrics, summary
+def _read_systems(cfg: CompareConfig, names: list[str], info: Callable[[str], None]) -> tuple[list[Any], bool]:
+    """Every input as a system (results JSON, or a TREC run scored against the qrels), the baseline first;
+    and whether the qrels were read (some input is a run)."""
+    from synrank.compare.inputs import load_results, load_run, looks_like_json
     from synrank.formats.io import display_name
-    from synrank.formats.manifest import make_manifest
 
-    from synrank.formats.outputs import check_output
-    from synrank.runtime.progress import reporter
-
-    say = reporter(progress, info=info).say
-    for target in (cfg.out, cfg.plot, cfg.plot_dist):
-        check_output(target, inputs=[*cfg.inputs, cfg.qrels])  # before any work; written at the end
-    names = cfg.system_names or default_names(cfg.inputs)
-    check_names(names)
-    wanted = cfg.wanted_metrics
-
-    # Read every input (results JSON, or TREC run scored against the qrels).
     kinds = [looks_like_json(p) for p in cfg.inputs]
     qrels_data = None
     run_metrics: list[str] = []
@@ -235,10 +220,10 @@ def run(cfg: CompareConfig, *, progress: ProgressArg = None, info: Callable[[str
         from synrank.evaluate.metrics import DEFAULT_METRICS, parse_metrics
         from synrank.formats.qrels import read_qrels
 
-        run_metrics = [m.name for m in parse_metrics(wanted or list(DEFAULT_METRICS))]
+        run_metrics = [m.name for m in parse_metrics(cfg.wanted_metrics or list(DEFAULT_METRICS))]
         qrels_data = read_qrels(cfg.qrels)
     elif cfg.qrels is not None:
-        say("note: --qrels is ignored: every input is an eval results file with its own per-query metrics")
+        info("note: --qrels is ignored: every input is an eval results file with its own per-query metrics")
     systems = []
     for path, nm, is_json in zip(cfg.inputs, names, kinds):
         if is_json:
@@ -248,18 +233,45 @@ def run(cfg: CompareConfig, *, progress: ProgressArg = None, info: Callable[[str
             systems.append(load_run(path, nm, qrels_data, display_name(cfg.qrels), run_metrics, cfg.rel_level))
     b = _resolve_baseline(cfg, names)
     systems.insert(0, systems.pop(b))  # the baseline is the first row of every table
+    return systems, qrels_data is not None
+
+
+def _aligned(cfg: CompareConfig, systems: list[Any], info: Callable[[str], None]) -> tuple[list[str], Any]:
+    """The metrics compared and the systems' per-query values on common query ids, with notes on what differs."""
+    from synrank.compare.inputs import align, pick_metrics
+
     datasets = {s.dataset for s in systems if s.dataset}
     if len(datasets) > 1:
-        say(f"warning: the inputs name different datasets ({', '.join(sorted(datasets))}); checking their query ids overlap")
-    chosen = pick_metrics(systems, wanted)
+        info(f"warning: the inputs name different datasets ({', '.join(sorted(datasets))}); checking their query ids overlap")
+    chosen = pick_metrics(systems, cfg.wanted_metrics)
     aligned = align(systems, chosen, intersect=cfg.intersect)
     for s in systems:
         miss = aligned.missing[s.name]
         if miss and not cfg.intersect:
-            say(f"note: {s.name} has no result for {miss} of {len(aligned.qids)} queries; they count 0 (--intersect drops them)")
+            info(f"note: {s.name} has no result for {miss} of {len(aligned.qids)} queries; they count 0 (--intersect drops them)")
     if cfg.intersect and aligned.dropped:
-        say(f"note: --intersect keeps the {len(aligned.qids)} queries every system answered, dropping {aligned.dropped}")
+        info(f"note: --intersect keeps the {len(aligned.qids)} queries every system answered, dropping {aligned.dropped}")
+    return chosen, aligned
 
+
+def run(cfg: CompareConfig, *, progress: ProgressArg = None, info: Callable[[str], None] | None = None) -> CompareReport:
+    """Read ``cfg.inputs``, test every system against the baseline, and write the outputs ``cfg`` names
+    (``out`` in ``cfg.format``, ``plot``, ``plot_dist``). Outputs are written only after everything is
+    computed, so bad input never leaves a half-written file. ``progress``: see
+    :data:`synrank.runtime.progress.ProgressArg` (``info=`` is its older spelling)."""
+    from synrank.compare.analysis import compare
+    from synrank.compare.inputs import check_names, default_names, summary
+    from synrank.formats.manifest import make_manifest
+    from synrank.formats.outputs import check_output
+    from synrank.runtime.progress import reporter
+
+    info = reporter(progress, info=info).say
+    for target in (cfg.out, cfg.plot, cfg.plot_dist):
+        check_output(target, inputs=[*cfg.inputs, cfg.qrels])  # before any work; written at the end
+    names = cfg.system_names or default_names(cfg.inputs)
+    check_names(names)
+    systems, scored_runs = _read_systems(cfg, names, info)
+    chosen, aligned = _aligned(cfg, systems, info)
     settings = Settings(
         test=cfg.test,
         correction=cfg.correction,
@@ -274,8 +286,8 @@ def run(cfg: CompareConfig, *, progress: ProgressArg = None, info: Callable[[str
         "baseline": comparison.baseline,
         "metrics": chosen,
         "intersect": cfg.intersect,
-        "rel_level": cfg.rel_level if qrels_data is not None else None,
-        "qrels": cfg.qrels if qrels_data is not None else None,
+        "rel_level": cfg.rel_level if scored_runs else None,
+        "qrels": cfg.qrels if scored_runs else None,
         "format": cfg.format,
         **vars(settings),
     }
@@ -284,10 +296,10 @@ def run(cfg: CompareConfig, *, progress: ProgressArg = None, info: Callable[[str
 
     if cfg.out is not None:
         report.save(cfg.out, cfg.format)
-        say(f"wrote {cfg.out}")
+        info(f"wrote {cfg.out}")
     for path, kind in ((cfg.plot, "deltas"), (cfg.plot_dist, "distributions")):
         if path is not None:
             panels = report.plot(path, kind)
-            say(f"wrote {path} ({panels} panel{'s' if panels > 1 else ''})")
+            info(f"wrote {path} ({panels} panel{'s' if panels > 1 else ''})")
     return report
 

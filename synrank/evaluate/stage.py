@@ -87,6 +87,27 @@ class EvalResult:
         return {"aggregate": self.aggregate, "num_queries": self.num_queries, "dataset": self.dataset}
 
 
+def _manifest(cfg: EvalConfig, data: Any, encoder: Any, idx: Any) -> dict[str, Any]:
+    """What the results and the run record: the query encoder, the search settings, the data and the index."""
+    from synrank.formats.manifest import make_manifest
+
+    return make_manifest(
+        "eval",
+        model=encoder.info(),
+        config={
+            "k": cfg.k,
+            "metrics": cfg.metrics,
+            "rel_level": cfg.rel_level,
+            "query_prefix": cfg.query_prefix,
+            "nprobe": cfg.nprobe,
+            "ef_search": cfg.ef_search,
+        },
+        dataset={"name": data.name, **data.source, "judged_without_text": len(data.without_text)},
+        index={"path": str(cfg.index), "manifest": idx.manifest},
+        run=str(cfg.run_out) if cfg.run_out else None,
+    )
+
+
 def run(cfg: EvalConfig, *, progress: ProgressArg = None, info: Callable[[str], None] | None = None) -> EvalResult:
     """Search ``cfg.index`` with the judged queries, compute ``cfg.metrics``, write ``cfg.out``/``cfg.run_out``.
 
@@ -97,7 +118,6 @@ def run(cfg: EvalConfig, *, progress: ProgressArg = None, info: Callable[[str], 
     from synrank.evaluate.datasets import load_eval_data
     from synrank.evaluate.metrics import evaluate_run, queries_without_relevant
     from synrank.evaluate.report import results_record
-    from synrank.formats.manifest import make_manifest
     from synrank.formats.outputs import guarded_output
     from synrank.formats.runs import write_trec_run
     from synrank.index.store import DenseIndex
@@ -134,21 +154,7 @@ def run(cfg: EvalConfig, *, progress: ProgressArg = None, info: Callable[[str], 
         empty = queries_without_relevant(data.qrels, cfg.rel_level)
         if empty:
             say(f"note: {len(empty)} judged queries have no document at grade >= {cfg.rel_level}; they score 0")
-        manifest = make_manifest(
-            "eval",
-            model=encoder.info(),
-            config={
-                "k": cfg.k,
-                "metrics": cfg.metrics,
-                "rel_level": cfg.rel_level,
-                "query_prefix": cfg.query_prefix,
-                "nprobe": cfg.nprobe,
-                "ef_search": cfg.ef_search,
-            },
-            dataset={"name": data.name, **data.source, "judged_without_text": len(data.without_text)},
-            index={"path": str(cfg.index), "manifest": idx.manifest},
-            run=str(cfg.run_out) if cfg.run_out else None,
-        )
+        manifest = _manifest(cfg, data, encoder, idx)
         record = results_record(aggregate, per_query, manifest, dataset=data.name)
         if run_t is not None:
             write_trec_run(run_, run_t.path, tag=cfg.run_tag)

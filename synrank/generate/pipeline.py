@@ -200,6 +200,131 @@ class _Dispatcher:
             fut.cancel()
 
 
+class _Scheduler:
+    """The state of one :func:`run_units` call: the dispatcher, the inputs not yet read, and each slot's lane.
+
+    A slot's life: asked (in a wave, or as a retry), answered, checked (parse, then duplicate), and either
+    final (accepted, or rejected after ``engine.max_retries`` re-asks) or asked again."""
+
+    def __init__(self, task: GenerationTask | None, units: Iterable[Unit], engine: SlotEngine, out: RecordSink | None,
+                 rejects: RecordSink | None, meta: dict[str, Any], chunk_prompts: int, forget: bool,
+                 on_unit: Callable[[Unit], None] | None, on_slot: Callable[[Unit], None] | None,
+                 on_result: Callable[[Unit, SlotResult], None] | None) -> None:
+        self.task, self.engine, self.out, self.rejects, self.meta = task, engine, out, rejects, meta
+        self.chunk_prompts, self.forget = chunk_prompts, forget
+        self.on_unit, self.on_slot, self.on_result = on_unit, on_slot, on_result
+        self.streams = bool(getattr(task, "streams_slots", False))
+        self.key_of = getattr(task, "schedule_key", None)
+        self.dispatcher = _Dispatcher(engine, chunk_prompts, lambda item: (item[0].order, item[1]))
+        self.seq = iter(range(1 << 62))
+        self.source = iter(units)
+        self.order = iter(range(1 << 62))
+        self.lanes: dict[tuple[int, int], int] = {}  # (run order, slot index) -> lane of its last attempt: retries stay there
+
+    def run(self) -> None:
+        while True:
+            if not self.dispatcher.queued_first():
+                self.read_wave()
+            self.dispatcher.fill(self.request_of)
+            if not self.dispatcher.busy():
+                return
+            for (run, i, attempt), req, comp, lane in self.dispatcher.collect():
+                self.lanes[(run.order, i)] = lane
+                if self.answered(run, i, attempt, req, comp):
+                    self.advance(run)
+
+    def read_wave(self) -> None:
+        entries: list[tuple[Any, ...]] = []
+        for unit in self.source:
+            run = _UnitRun(unit, next(self.order))
+            for i, slot in enumerate(unit.slots):
+                prio = (1, self.key_of(slot) if self.key_of is not None else (), run.order, i)
+                entries.append((prio, next(self.seq), (run, i, 0)))
+            if len(entries) >= self.chunk_prompts:
+                break
+        self.dispatcher.add_wave(entries)
+
+    def request_of(self, item: tuple[_UnitRun, int, int]) -> ChatRequest:
+        run, i, attempt = item
+        return self.engine.request(run.unit.slots[i], attempt)
+
+    def answered(self, run: _UnitRun, i: int, attempt: int, req: ChatRequest, comp: Completion) -> bool:
+        """Check one answer; False when the slot was re-asked (its input cannot move on yet)."""
+        engine = self.engine
+        engine.count(comp)
+        res = run.results[i]
+        res.attempts = attempt + 1
+        res.raw = engine.raw(req, comp)
+        try:
+            text = engine.check(run.unit.slots[i], res.raw, comp)
+        except ParseFailure as exc:
+            return not self.fail(run, i, exc.reason, exc.kind)
+        if not self.streams:
+            run.waiting[i] = text  # checked against its input's other passages in slot order, in advance()
+            return True
+        # Checked against what its passage kept so far and written at once: waiting for the passage's
+        # other types, scheduled far apart by prefix, would hold records back for most of the run.
+        dup = engine.keep(run.unit.slots[i], text)
+        if dup is not None:
+            return not self.fail(run, i, dup, "duplicate")
+        res.text = text
+        self.finalize(run, i)
+        return True
+
+    def retry(self, run: _UnitRun, i: int, attempt: int) -> None:
+        self.engine.stats.retried += 1
+        # Retries first: the input's later slots wait for this one; same lane: the slot holds its prefix.
+        self.dispatcher.add(self.lanes.pop((run.order, i), 0), ((0,), next(self.seq), (run, i, attempt)))
+
+    def finalize(self, run: _UnitRun, i: int) -> None:
+        self.lanes.pop((run.order, i), None)
+        res = run.results[i]
+        run.final[i] = True
+        if res.text is None:
+            self.engine.stats.rejected += 1
+        else:
+            self.engine.stats.accepted += 1
+        if self.on_result is not None:
+            self.on_result(run.unit, res)
+        if self.streams and self.task is not None:
+            _write(self.task, run.unit, [res], self.out, self.rejects, self.meta)
+        if self.on_slot is not None:
+            self.on_slot(run.unit)
+
+    def fail(self, run: _UnitRun, i: int, reason: str, kind: str) -> bool:
+        """Record a failed attempt; True when the slot is re-asked, False when it is final (rejected)."""
+        res = run.results[i]
+        res.reasons.append(reason)
+        res.kinds.append(kind)
+        if res.attempts <= self.engine.max_retries:
+            self.retry(run, i, res.attempts)
+            return True
+        self.finalize(run, i)
+        return False
+
+    def advance(self, run: _UnitRun) -> None:
+        while not run.finished:
+            i = run.next
+            if not run.final[i]:
+                if i not in run.waiting:
+                    return  # still in the engine (or queued)
+                text = run.waiting.pop(i)
+                dup = self.engine.keep(run.unit.slots[i], text)
+                if dup is not None:
+                    if self.fail(run, i, dup, "duplicate"):
+                        return
+                else:
+                    run.results[i].text = text
+                    self.finalize(run, i)
+            run.next += 1
+        if not self.streams and self.task is not None:
+            _write(self.task, run.unit, run.results, self.out, self.rejects, self.meta)
+        if self.forget:
+            self.engine.forget(run.unit.key)
+        if self.on_unit is not None:
+            self.on_unit(run.unit)
+
+
 def run_units(
     task: GenerationTask | None,
     units: Iterable[Unit],
@@ -225,113 +350,7 @@ def run_units(
     engine slots that can vary from run to run, as the engine's numerics do; with one it cannot). Otherwise (docs)
     an input's record is written when all its slots are final, the duplicate check in slot order. ``on_slot`` is called per final slot, ``on_unit`` per finished input, ``on_result`` with each final
     result. ``task`` None runs the slots only (results through ``on_result``)."""
-    streams = bool(getattr(task, "streams_slots", False))
-    key_of = getattr(task, "schedule_key", None)
-    dispatcher = _Dispatcher(engine, chunk_prompts, lambda item: (item[0].order, item[1]))
-    seq = iter(range(1 << 62))
-    source = iter(units)
-    order = iter(range(1 << 62))
-    lanes: dict[tuple[int, int], int] = {}  # (run order, slot index) -> lane of its last attempt: retries stay there
-
-    def read_wave() -> None:
-        entries: list[tuple[Any, ...]] = []
-        for unit in source:
-            run = _UnitRun(unit, next(order))
-            for i, slot in enumerate(unit.slots):
-                prio = (1, key_of(slot) if key_of is not None else (), run.order, i)
-                entries.append((prio, next(seq), (run, i, 0)))
-            if len(entries) >= chunk_prompts:
-                break
-        dispatcher.add_wave(entries)
-
-    def retry(run: _UnitRun, i: int, attempt: int) -> None:
-        engine.stats.retried += 1
-        # Retries first: the input's later slots wait for this one; same lane: the slot holds its prefix.
-        dispatcher.add(lanes.pop((run.order, i), 0), ((0,), next(seq), (run, i, attempt)))
-
-    def finalize(run: _UnitRun, i: int) -> None:
-        lanes.pop((run.order, i), None)
-        res = run.results[i]
-        run.final[i] = True
-        if res.text is None:
-            engine.stats.rejected += 1
-        else:
-            engine.stats.accepted += 1
-        if on_result is not None:
-            on_result(run.unit, res)
-        if streams and task is not None:
-            _write(task, run.unit, [res], out, rejects, meta)
-        if on_slot is not None:
-            on_slot(run.unit)
-
-    def fail(run: _UnitRun, i: int, reason: str, kind: str) -> bool:
-        """Record a failed attempt; True when the slot is re-asked, False when it is final (rejected)."""
-        res = run.results[i]
-        res.reasons.append(reason)
-        res.kinds.append(kind)
-        if res.attempts <= engine.max_retries:
-            retry(run, i, res.attempts)
-            return True
-        finalize(run, i)
-        return False
-
-    def advance(run: _UnitRun) -> None:
-        while not run.finished:
-            i = run.next
-            if not run.final[i]:
-                if i not in run.waiting:
-                    return  # still in the engine (or queued)
-                text = run.waiting.pop(i)
-                dup = engine.keep(run.unit.slots[i], text)
-                if dup is not None:
-                    if fail(run, i, dup, "duplicate"):
-                        return
-                else:
-                    run.results[i].text = text
-                    finalize(run, i)
-            run.next += 1
-        if not streams and task is not None:
-            _write(task, run.unit, run.results, out, rejects, meta)
-        if forget:
-            engine.forget(run.unit.key)
-        if on_unit is not None:
-            on_unit(run.unit)
-
-    def request_of(item: tuple[_UnitRun, int, int]) -> ChatRequest:
-        run, i, attempt = item
-        return engine.request(run.unit.slots[i], attempt)
-
-    while True:
-        if not dispatcher.queued_first():
-            read_wave()
-        dispatcher.fill(request_of)
-        if not dispatcher.busy():
-            return
-        for (run, i, attempt), req, comp, lane in dispatcher.collect():
-            lanes[(run.order, i)] = lane
-            engine.count(comp)
-            res = run.results[i]
-            res.attempts = attempt + 1
-            res.raw = engine.raw(req, comp)
-            try:
-                text = engine.check(run.unit.slots[i], res.raw, comp)
-            except ParseFailure as exc:
-                if fail(run, i, exc.reason, exc.kind):
-                    continue
-            else:
-                if not streams:
-                    run.waiting[i] = text  # checked against its input's other passages in slot order, in advance()
-                else:
-                    # Checked against what its passage kept so far and written at once: waiting for the passage's
-                    # other types, scheduled far apart by prefix, would hold records back for most of the run.
-                    dup = engine.keep(run.unit.slots[i], text)
-                    if dup is not None:
-                        if fail(run, i, dup, "duplicate"):
-                            continue
-                    else:
-                        res.text = text
-                        finalize(run, i)
-            advance(run)
+    _Scheduler(task, units, engine, out, rejects, meta, chunk_prompts, forget, on_unit, on_slot, on_result).run()
 
 
 def _write(task: GenerationTask, unit: Unit, results: list[SlotResult], out: RecordSink | None,

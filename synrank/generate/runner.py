@@ -13,6 +13,7 @@ import hashlib
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
     from synrank.runtime.progress import ProgressArg
 
 Info = Callable[[str], None]
-
-
-def _quiet(_msg: str) -> None:
-    pass
 
 
 # --- task --------------------------------------------------------------------------------------
@@ -268,36 +265,37 @@ def _user_files(cfg: GenerateConfig, source: str) -> list[str | Path | None]:
     return files
 
 
-def run(cfg: GenerateConfig, *, progress: ProgressArg = None, info: Info | None = None) -> GenerateResult:
-    """Run the ``generate`` stage; returns counts, paths and timings. ``progress``: see
-    :data:`synrank.runtime.progress.ProgressArg` (``info=`` is its older spelling).
+@dataclass
+class _Plan:
+    """What a run settles before any model is loaded: the task, the inputs and the output's identity."""
 
-    The output is opened through :func:`synrank.formats.outputs.guarded_output` (``kind="append"``): a
-    re-run with the same fingerprint (task, shard, templates, sampling, task settings, model) resumes, other
-    settings are refused unless ``overwrite``, and files synrank did not write are never touched."""
-    from synrank.formats.io import AppendJsonlWriter
-    from synrank.formats.manifest import make_manifest
-    from synrank.formats.outputs import guarded_output, is_stdout
-    from synrank.generate.engine import SlotEngine
-    from synrank.generate.pipeline import run_units, units
+    source: str
+    task: GenerationTask
+    shard: tuple[int, int]
+    sampling: SamplingConfig
+    min_words: int
+    inputs: _Inputs
+    total_inputs: int
+    backend_name: str
+    fingerprint: dict[str, Any]  # what must match for a re-run to resume the output
+    config: dict[str, Any]  # the fingerprint and the settings the manifest records besides
+    out: Path | None  # None: stdout
+    rejects: Path | None
+
+
+def _plan(cfg: GenerateConfig) -> _Plan:
+    from synrank.formats.outputs import is_stdout
     from synrank.generate.shard import in_shard
-    from synrank.llm.factory import create_backend, resolve_backend_name
-    from synrank.runtime.progress import make_progress, reporter
-    from synrank.runtime.seeding import set_seed, set_threads
+    from synrank.llm.factory import resolve_backend_name
 
-    report = reporter(progress, info=info)
-    info, progress = report.say, report.bars
     source = _source(cfg)
     task = build_task(cfg)
     shard = cfg.shard_spec
     sampling = sampling_for(cfg, task)
     min_words = cfg.min_words if cfg.min_words >= 0 else task.default_min_words
-
     # Read (and validate) the input before loading a model: a bad line fails in a second, not a minute.
     inputs = _Inputs(task, source, cfg.limit)
     total_inputs = sum(1 for key, _ in inputs if in_shard(key, shard))
-
-    backend_name = resolve_backend_name(cfg.backend, cfg.model)
     fingerprint: dict[str, Any] = {
         "task": cfg.task,
         "shard": list(shard),
@@ -315,131 +313,208 @@ def run(cfg: GenerateConfig, *, progress: ProgressArg = None, info: Info | None 
         "examples": [str(e) for e in cfg.examples or []] or None,
         "num_examples": cfg.num_examples,
     }
-    user_files = _user_files(cfg, source)
-    to_file = not is_stdout(cfg.out)
-    rejects_path = cfg.rejects
-    if to_file and rejects_path is None:
-        assert cfg.out is not None
-        rejects_path = cfg.out.with_name(cfg.out.name + ".rejects.jsonl")
+    out = None if is_stdout(cfg.out) else cfg.out
+    rejects = cfg.rejects
+    if out is not None and rejects is None:
+        rejects = out.with_name(out.name + ".rejects.jsonl")
+    backend_name = resolve_backend_name(cfg.backend, cfg.model)
+    return _Plan(source, task, shard, sampling, min_words, inputs, total_inputs, backend_name, fingerprint, config, out, rejects)
 
-    skipped: list[int] = []  # inputs already complete, counted as the generator passes them (progress)
-    done_before = [0]
-    reject_kinds: dict[str, int] = {}
-    load_seconds = gen_seconds = 0.0
+
+@dataclass
+class _Tally:
+    """What a run counts as it goes, for the result and the manifest."""
+
+    done_before: int = 0  # inputs already complete in the output being resumed
+    unshown_skips: int = 0  # of those, the ones the progress bar has not moved for yet
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    load_seconds: float = 0.0
+    generate_seconds: float = 0.0
+    before: dict[str, Any] | None = None  # the resumed output's manifest stats
+
+    def skip(self) -> None:
+        self.done_before += 1
+        self.unshown_skips += 1
+
+    def take_skips(self) -> int:
+        n, self.unshown_skips = self.unshown_skips, 0
+        return n
+
+
+class _Writers:
+    """The output and its rejects file, each resumable; also the reject sink :func:`run_units` writes to."""
+
+    def __init__(self, path: Path | None, rejects: Path | None, tally: _Tally) -> None:
+        from synrank.formats.io import AppendJsonlWriter
+
+        self.tally = tally
+        self.records = AppendJsonlWriter(path, key=lambda r: str(r.get("query_id")))
+        self.rejects = AppendJsonlWriter(rejects, key=lambda r: f"{r.get('unit')}\t{r.get('slot')}") if rejects else None
+
+    def done(self, task: GenerationTask) -> set[str]:
+        """The done-keys of every slot either file already holds: a rejected slot is final too."""
+        done: set[str] = set(self.records.done_keys)
+        for k in self.rejects.done_keys if self.rejects is not None else ():
+            unit, _, slot = k.partition("\t")
+            done.add(task.done_key(unit, slot))
+        return done
+
+    def write(self, record: dict[str, Any]) -> None:
+        assert self.rejects is not None
+        self.tally.reject_reasons[record["reason"]] = self.tally.reject_reasons.get(record["reason"], 0) + 1
+        self.rejects.write(record)
+
+    def close(self) -> None:
+        self.records.close()
+        if self.rejects is not None:
+            self.rejects.close()
+
+
+def _prepare(cfg: GenerateConfig, plan: _Plan, done: set[str], info: Info) -> None:
+    """The notes and process settings that come before the model is loaded."""
+    from synrank.runtime.seeding import set_seed, set_threads
+
+    if done:
+        info(f"resuming {cfg.out}: {len(done)} records already done are skipped")
+    if cfg.model == "smollm2" and plan.backend_name != "openai":
+        info(DEMO_NOTE)
+    set_seed(cfg.seed)
+    if plan.backend_name == "transformers":
+        set_threads(cfg.threads)
+
+
+def _generate(cfg: GenerateConfig, plan: _Plan, target: Any, writers: _Writers, tally: _Tally,
+              info: Info, bars: bool) -> tuple[Any, GenerationTask]:
+    """Load the backend, start the manifest and generate every slot still to do; returns the engine (its
+    statistics) and the task as bound to the generator's tokenizer."""
+    from synrank.formats.manifest import make_manifest
+    from synrank.generate.engine import SlotEngine
+    from synrank.llm.factory import create_backend
+
+    done = writers.done(plan.task)
+    _prepare(cfg, plan, done, info)
+    t0 = time.perf_counter()
+    with _opened(create_backend(plan.backend_name, _backend_options(cfg))) as backend:
+        tally.load_seconds = time.perf_counter() - t0
+        if plan.backend_name == "llamacpp":
+            from synrank.llm.engine_build import generic_engine_note
+
+            note = generic_engine_note()
+            if note:
+                info(note)
+        task = plan.task.with_tokenizer(_tokenizer_of(backend))
+        tally.before = _stats_of(target.manifest_path) if done else None  # read before it is rewritten
+        target.manifest = make_manifest("generate", model=cfg.model, config=plan.config, backend=backend.info())
+        target.write_manifest()  # before the first record: a killed run's output is recognisably synrank's
+        engine = SlotEngine(backend, plan.sampling, max_retries=cfg.max_retries, dedup_threshold=cfg.dedup_threshold,
+                            min_words=plan.min_words, in_flight=1 if cfg.deterministic else 0)
+        t1 = time.perf_counter()
+        _run_with_bar(cfg, plan, task, engine, writers, done, tally, bars)
+        tally.generate_seconds = time.perf_counter() - t1
+    return engine, task
+
+
+def _run_with_bar(cfg: GenerateConfig, plan: _Plan, task: GenerationTask, engine: Any, writers: _Writers,
+                  done: set[str], tally: _Tally, bars: bool) -> None:
+    from synrank.generate.pipeline import run_units, units
+    from synrank.runtime.progress import make_progress
+
+    meta = {"model": cfg.model, "backend": plan.backend_name, **plan.sampling.as_dict(), **task.record_meta()}
+    todo = units(plan.inputs, task, plan.shard, done, on_skip=tally.skip)
+    show = bars and sys.stderr.isatty()
+    # The bar is for people at a terminal; in pipelines and logs it would only add noise to stderr.
+    with make_progress(task.input_noun, disable=not show) as bar_display:
+        bar = bar_display.add_task(f"generate {cfg.task}", total=plan.total_inputs or None)
+        run_units(
+            task,
+            todo,
+            engine,
+            writers.records,
+            writers if writers.rejects is not None else None,
+            meta=meta,
+            chunk_prompts=chunk_prompts(cfg, plan.backend_name),
+            # A finished slot moves the bar by its share of the input: with prompts ordered by prefix,
+            # an input's slots finish at different times.
+            on_slot=lambda u: bar_display.advance(bar, 1 / len(u.slots) + tally.take_skips()),
+        )
+
+
+def _result(cfg: GenerateConfig, plan: _Plan, task: GenerationTask, stats: dict[str, Any], written: int,
+            tally: _Tally, manifest: Path | None) -> GenerateResult:
+    return GenerateResult(
+        task=cfg.task,
+        output_noun=task.output_noun,
+        backend=plan.backend_name,
+        out=plan.out,
+        rejects=plan.rejects,
+        manifest=manifest,
+        inputs=plan.total_inputs,
+        inputs_done_before=tally.done_before,
+        records_written=written,
+        accepted=stats["accepted"],
+        rejected=stats["rejected"],
+        retried=stats["retried"],
+        prompts=stats["prompts"],
+        prompt_tokens=stats["prompt_tokens"],
+        completion_tokens=stats["completion_tokens"],
+        load_seconds=tally.load_seconds,
+        generate_seconds=tally.generate_seconds,
+        reject_reasons=tally.reject_reasons,
+        cached_prompt_tokens=stats["cached_prompt_tokens"],
+        task_info=task.manifest_info(),
+    )
+
+
+def _finish_manifest(manifest: dict[str, Any], stats: dict[str, Any], result: GenerateResult, tally: _Tally,
+                     rejects: Path | None) -> None:
+    this_run = {
+        **stats,
+        "load_seconds": round(tally.load_seconds, 2),
+        "generate_seconds": round(tally.generate_seconds, 2),
+        "tokens_per_second": round(result.tokens_per_second, 2),
+        "records_written": result.records_written,
+        "reject_reasons": tally.reject_reasons,
+    }
+    # The manifest describes the whole output: a resumed run adds its counts to the earlier runs'.
+    manifest["stats"] = _add_stats(tally.before, this_run)
+    manifest["stats_last_run"] = this_run
+    manifest["rejects"] = str(rejects) if rejects else None
+    manifest.update(result.task_info)
+
+
+def run(cfg: GenerateConfig, *, progress: ProgressArg = None, info: Info | None = None) -> GenerateResult:
+    """Run the ``generate`` stage; returns counts, paths and timings. ``progress``: see
+    :data:`synrank.runtime.progress.ProgressArg` (``info=`` is its older spelling); the bar is drawn only
+    when stderr is a terminal (in pipelines and logs it would only add noise).
+
+    The output is opened through :func:`synrank.formats.outputs.guarded_output` (``kind="append"``): a
+    re-run with the same fingerprint (task, shard, templates, sampling, task settings, model) resumes, other
+    settings are refused unless ``overwrite``, and files synrank did not write are never touched."""
+    from synrank.formats.outputs import guarded_output
+    from synrank.runtime.progress import reporter
+
+    report = reporter(progress, info=info)
+    info, bars = report.say, report.bars
+    plan = _plan(cfg)
+    tally = _Tally()
     # The rejects are guarded with the output: resumed with it, started over with it, put back with it.
     with guarded_output(
-        cfg.out if to_file else None,
-        inputs=user_files,
+        plan.out,
+        inputs=_user_files(cfg, plan.source),
         overwrite=cfg.overwrite,
         kind="append",
-        fingerprint=fingerprint,
-        sidecars=[rejects_path],
+        fingerprint=plan.fingerprint,
+        sidecars=[plan.rejects],
     ) as target:
-        writer = AppendJsonlWriter(target.path, key=lambda r: str(r.get("query_id")))
-        rejects_writer = AppendJsonlWriter(rejects_path, key=lambda r: f"{r.get('unit')}\t{r.get('slot')}") if rejects_path else None
-        done: set[str] = set(writer.done_keys)
-        if rejects_writer is not None:
-            for k in rejects_writer.done_keys:
-                unit, _, slot = k.partition("\t")
-                done.add(task.done_key(unit, slot))
-
-        class _Rejects:
-            def write(self, record: dict[str, Any]) -> None:
-                reject_kinds[record["reason"]] = reject_kinds.get(record["reason"], 0) + 1
-                assert rejects_writer is not None
-                rejects_writer.write(record)
-
-        engine = None
+        writers = _Writers(target.path, plan.rejects, tally)
         try:
-            if done:
-                info(f"resuming {cfg.out}: {len(done)} records already done are skipped")
-            if cfg.model == "smollm2" and backend_name != "openai":
-                info(DEMO_NOTE)
-            set_seed(cfg.seed)
-            if backend_name == "transformers":
-                set_threads(cfg.threads)
-            t0 = time.perf_counter()
-            with _opened(create_backend(backend_name, _backend_options(cfg))) as backend:
-                load_seconds = time.perf_counter() - t0
-                if backend_name == "llamacpp":
-                    from synrank.llm.engine_build import generic_engine_note
-
-                    note = generic_engine_note()
-                    if note:
-                        info(note)
-                task = task.with_tokenizer(_tokenizer_of(backend))
-                meta = {"model": cfg.model, "backend": backend_name, **sampling.as_dict(), **task.record_meta()}
-                before = _stats_of(target.manifest_path) if done else None  # read before it is rewritten
-                target.manifest = make_manifest("generate", model=cfg.model, config=config, backend=backend.info())
-                target.write_manifest()  # before the first record: a killed run's output is recognisably synrank's
-                engine = SlotEngine(backend, sampling, max_retries=cfg.max_retries, dedup_threshold=cfg.dedup_threshold,
-                                    min_words=min_words, in_flight=1 if cfg.deterministic else 0)
-
-                def skip() -> None:
-                    skipped.append(1)
-                    done_before[0] += 1
-
-                todo = units(inputs, task, shard, done, on_skip=skip)
-                t1 = time.perf_counter()
-                show = progress and sys.stderr.isatty()  # generate draws its bar on a terminal only, as before
-                # The bar is for people at a terminal; in pipelines and logs it would only add noise to stderr.
-                with make_progress(task.input_noun, disable=not show) as bar_display:
-                    bar = bar_display.add_task(f"generate {cfg.task}", total=total_inputs or None)
-                    run_units(
-                        task,
-                        todo,
-                        engine,
-                        writer,
-                        _Rejects() if rejects_writer is not None else None,
-                        meta=meta,
-                        chunk_prompts=chunk_prompts(cfg, backend_name),
-                        # A finished slot moves the bar by its share of the input: with prompts ordered by prefix,
-                        # an input's slots finish at different times.
-                        on_slot=lambda u: bar_display.advance(bar, 1 / len(u.slots) + _drain(skipped)),
-                    )
-                gen_seconds = time.perf_counter() - t1
+            engine, task = _generate(cfg, plan, target, writers, tally, info, bars)
         finally:
-            writer.close()
-            if rejects_writer is not None:
-                rejects_writer.close()
-        assert engine is not None
+            writers.close()
         stats = engine.stats.as_dict()
-        result = GenerateResult(
-            task=cfg.task,
-            output_noun=task.output_noun,
-            backend=backend_name,
-            out=cfg.out if to_file else None,
-            rejects=rejects_path,
-            manifest=target.manifest_path,
-            inputs=total_inputs,
-            inputs_done_before=done_before[0],
-            records_written=writer.written,
-            accepted=stats["accepted"],
-            rejected=stats["rejected"],
-            retried=stats["retried"],
-            prompts=stats["prompts"],
-            prompt_tokens=stats["prompt_tokens"],
-            completion_tokens=stats["completion_tokens"],
-            load_seconds=load_seconds,
-            generate_seconds=gen_seconds,
-            reject_reasons=reject_kinds,
-            cached_prompt_tokens=stats["cached_prompt_tokens"],
-            task_info=task.manifest_info(),
-        )
+        result = _result(cfg, plan, task, stats, writers.records.written, tally, target.manifest_path)
         if target.manifest is not None:
-            this_run = {
-                **stats,
-                "load_seconds": round(load_seconds, 2),
-                "generate_seconds": round(gen_seconds, 2),
-                "tokens_per_second": round(result.tokens_per_second, 2),
-                "records_written": writer.written,
-                "reject_reasons": reject_kinds,
-            }
-            # The manifest describes the whole output: a resumed run adds its counts to the earlier runs'.
-            target.manifest["stats"] = _add_stats(before, this_run)
-            target.manifest["stats_last_run"] = this_run
-            target.manifest["rejects"] = str(rejects_path) if rejects_path else None
-            target.manifest.update(task.manifest_info())
+            _finish_manifest(target.manifest, stats, result, tally, plan.rejects)
         # guarded_output writes the final manifest when the block ends.
     return result
 
@@ -474,12 +549,6 @@ def _add_stats(before: dict[str, Any] | None, run: dict[str, Any]) -> dict[str, 
     total["tokens_per_second"] = round(total.get("completion_tokens", 0) / seconds, 2) if seconds else 0.0
     total["runs"] = int(before.get("runs", 1)) + 1
     return total
-
-
-def _drain(items: list[int]) -> int:
-    n = len(items)
-    items.clear()
-    return n
 
 
 __all__ = ["DEMO_NOTE", "build_task", "merge", "preview", "run"]

@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,17 +100,64 @@ def _fingerprint(cfg: IndexConfig) -> dict[str, Any]:
     }
 
 
+def _documents(cfg: IndexConfig, source: str) -> tuple[int | None, Callable[[], Iterable[Any]]]:
+    """The number of documents (None for an ir_datasets corpus, not counted) and a fresh reader of them."""
+    from synrank.formats.corpus import iter_corpus
+    from synrank.formats.irds import iter_ir_datasets_docs
+
+    if _is_ir_datasets_id(source):
+        return None, lambda: iter_ir_datasets_docs(cfg.corpus)
+    # First pass: validate every line (fail fast, before any encoding) and count for the progress bar.
+    return sum(1 for _ in iter_corpus(source)), lambda: iter_corpus(source)
+
+
+def _encoder(cfg: IndexConfig) -> Any:
+    from synrank.index.encoder import Encoder
+
+    return Encoder(
+        cfg.model,
+        EncoderConfig(
+            device=cfg.device,
+            dtype=cfg.dtype,
+            max_tokens=cfg.batch_tokens,
+            max_batch_size=cfg.max_batch_size,
+            max_seq_length=cfg.max_seq_length or None,
+            trust_remote_code=cfg.trust_remote_code,
+        ),
+    )
+
+
+def _build_settings(cfg: IndexConfig, minfo: dict[str, Any]) -> tuple[BuildConfig, dict[str, Any]]:
+    """The store's build settings and the manifest that records them with the model."""
+    from synrank.formats.manifest import make_manifest
+
+    bconf = BuildConfig(
+        factory=cfg.factory,
+        use_title=not cfg.no_title,
+        doc_prefix=cfg.doc_prefix,
+        chunk_size=cfg.chunk_size,
+        train_sample=cfg.train_sample,
+        seed=cfg.seed,
+    )
+    manifest = make_manifest(
+        "index",
+        model=minfo,
+        config={**bconf.__dict__, **_fingerprint(cfg), "batch_tokens": cfg.batch_tokens, "max_batch_size": cfg.max_batch_size},
+        corpus=cfg.corpus,
+        similarity=minfo["similarity"],
+        dimension=minfo["dimension"],
+    )
+    return bconf, manifest
+
+
 def run(cfg: IndexConfig, *, progress: ProgressArg = None, info: Callable[[str], None] | None = None) -> IndexResult:
     """Encode ``cfg.corpus`` into the index folder ``cfg.out``; re-running after an interruption reuses the
     finished chunks, and re-running over a finished index with the same settings does nothing. Bad input
     removes the partial build, so nothing half-written is left behind.
 
     ``progress``: see :data:`synrank.runtime.progress.ProgressArg` (``info=`` is its older spelling)."""
-    from synrank.formats.irds import iter_ir_datasets_docs
-    from synrank.formats.corpus import iter_corpus
-    from synrank.formats.manifest import make_manifest, read_manifest
+    from synrank.formats.manifest import read_manifest
     from synrank.formats.outputs import finished_output, guarded_output
-    from synrank.index.encoder import Encoder
     from synrank.index.store import MANIFEST, build_index, discard_partial
     from synrank.runtime.progress import reporter
     from synrank.runtime.seeding import set_seed, set_threads
@@ -137,47 +184,10 @@ def run(cfg: IndexConfig, *, progress: ProgressArg = None, info: Callable[[str],
         set_seed(cfg.seed)
         set_threads(cfg.threads)
         source = stack.enter_context(_spooled_stdin()) if cfg.corpus == "-" else cfg.corpus
-        if _is_ir_datasets_id(source):
-            total = None
-
-            def docs_factory():
-                return iter_ir_datasets_docs(cfg.corpus)
-
-        else:
-            # First pass: validate every line (fail fast, before any encoding) and count for the progress bar.
-            total = sum(1 for _ in iter_corpus(source))
-
-            def docs_factory():
-                return iter_corpus(source)
-
-        encoder = Encoder(
-            cfg.model,
-            EncoderConfig(
-                device=cfg.device,
-                dtype=cfg.dtype,
-                max_tokens=cfg.batch_tokens,
-                max_batch_size=cfg.max_batch_size,
-                max_seq_length=cfg.max_seq_length or None,
-                trust_remote_code=cfg.trust_remote_code,
-            ),
-        )
+        total, docs_factory = _documents(cfg, source)
+        encoder = _encoder(cfg)
         minfo = encoder.info()
-        bconf = BuildConfig(
-            factory=cfg.factory,
-            use_title=not cfg.no_title,
-            doc_prefix=cfg.doc_prefix,
-            chunk_size=cfg.chunk_size,
-            train_sample=cfg.train_sample,
-            seed=cfg.seed,
-        )
-        manifest = make_manifest(
-            "index",
-            model=minfo,
-            config={**bconf.__dict__, **_fingerprint(cfg), "batch_tokens": cfg.batch_tokens, "max_batch_size": cfg.max_batch_size},
-            corpus=cfg.corpus,
-            similarity=minfo["similarity"],
-            dimension=minfo["dimension"],
-        )
+        bconf, manifest = _build_settings(cfg, minfo)
         shown = total if total is not None else "all"
         report.say(f"encoding {shown} documents with {cfg.model} ({minfo['dtype']} on {minfo['device']}) into {out}")
         try:

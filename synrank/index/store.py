@@ -106,38 +106,59 @@ def build_index(
     work.mkdir(parents=True, exist_ok=True)
 
     stats = BuildStats()
-    ids_parts: list[Path] = []
-    emb_parts: list[Path] = []
-    for n, chunk_all in enumerate(_chunks(docs, config.chunk_size)):
-        emb_path, ids_path = work / f"chunk-{n:06d}.npy", work / f"chunk-{n:06d}.ids"
-        # An empty document has no text to embed: it stays out of the vectors so it never matches, as it
-        # never matches under BM25 (the reader has already warned about it).
-        chunk = [d for d in chunk_all if doc_text(d, config.use_title).strip()]
-        stats.empty += len(chunk_all) - len(chunk)
-        stats.documents += len(chunk_all) - len(chunk)
-        ids = [d.doc_id for d in chunk]
-        if emb_path.exists() and ids_path.exists() and ids_path.read_text(encoding="utf-8").split("\n")[:-1] == ids:
-            stats.chunks_reused += 1
-            if on_progress is not None:
-                on_progress(len(chunk))  # reused: count the whole chunk at once
-        elif not chunk:
-            with atomic_write(emb_path, "wb") as fh:
-                np.save(fh, np.zeros((0, encoder.dimension), dtype=np.float32))
-            with atomic_write(ids_path) as fh:
-                fh.write("")
-        else:
-            emb = encoder.encode([doc_text(d, config.use_title) for d in chunk], prefix=config.doc_prefix, on_progress=on_progress)
-            if encoder.similarity == "cosine" and not encoder.normalized:
-                emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-            with atomic_write(emb_path, "wb") as fh:
-                np.save(fh, emb.astype(np.float32))
-            with atomic_write(ids_path) as fh:
-                fh.write("".join(i + "\n" for i in ids))
-            stats.chunks_encoded += 1
-        emb_parts.append(emb_path)
-        ids_parts.append(ids_path)
-        stats.documents += len(chunk)
+    parts = [_encode_chunk(encoder, chunk, work / f"chunk-{n:06d}", config, stats, on_progress)
+             for n, chunk in enumerate(_chunks(docs, config.chunk_size))]
+    index = _assemble(encoder, [emb for emb, _ids in parts], config, work, stats)
+    manifest = {**manifest, "documents": stats.documents, "empty_documents": stats.empty, "index": {"factory": config.factory, "ntotal": int(index.ntotal), **stats.extra}}
 
+    def write(folder: Path) -> None:
+        _faiss().write_index(index, str(folder / INDEX_FILE))
+        with open(folder / IDS_FILE, "w", encoding="utf-8") as fh:
+            for _emb, ids in parts:
+                fh.write(ids.read_text(encoding="utf-8"))
+        write_manifest(manifest, folder / MANIFEST)
+
+    if dest is not None:
+        write(Path(dest))
+    else:
+        with atomic_dir(out, overwrite=True) as tmp:
+            write(tmp)
+    state.discard()
+    return stats
+
+
+def _encode_chunk(encoder: Any, chunk_all: list[Document], stem: Path, config: BuildConfig, stats: BuildStats,
+                  on_progress: Callable[[int], None] | None) -> tuple[Path, Path]:
+    """The chunk's vectors and ids as ``<stem>.npy`` and ``<stem>.ids``, reused when a killed run left them."""
+    emb_path, ids_path = stem.with_suffix(".npy"), stem.with_suffix(".ids")
+    # An empty document has no text to embed: it stays out of the vectors so it never matches, as it
+    # never matches under BM25 (the reader has already warned about it).
+    chunk = [d for d in chunk_all if doc_text(d, config.use_title).strip()]
+    stats.empty += len(chunk_all) - len(chunk)
+    stats.documents += len(chunk_all)
+    ids = [d.doc_id for d in chunk]
+    if emb_path.exists() and ids_path.exists() and ids_path.read_text(encoding="utf-8").split("\n")[:-1] == ids:
+        stats.chunks_reused += 1
+        if on_progress is not None:
+            on_progress(len(chunk))  # reused: count the whole chunk at once
+        return emb_path, ids_path
+    if not chunk:
+        emb = np.zeros((0, encoder.dimension), dtype=np.float32)
+    else:
+        emb = encoder.encode([doc_text(d, config.use_title) for d in chunk], prefix=config.doc_prefix, on_progress=on_progress)
+        if encoder.similarity == "cosine" and not encoder.normalized:
+            emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        stats.chunks_encoded += 1
+    with atomic_write(emb_path, "wb") as fh:
+        np.save(fh, emb.astype(np.float32))
+    with atomic_write(ids_path) as fh:
+        fh.write("".join(i + "\n" for i in ids))
+    return emb_path, ids_path
+
+
+def _assemble(encoder: Any, emb_parts: list[Path], config: BuildConfig, work: Path, stats: BuildStats) -> Any:
+    """The FAISS index of every saved chunk, trained first (on the first ``train_sample`` vectors) when its
+    factory needs training."""
     index = make_index(config.factory, encoder.dimension, encoder.similarity)
     if not index.is_trained:
         sample: list[np.ndarray] = []
@@ -160,23 +181,7 @@ def build_index(
         stats.extra["trained_on"] = len(train)
     for p in emb_parts:
         index.add(np.load(p))
-
-    manifest = {**manifest, "documents": stats.documents, "empty_documents": stats.empty, "index": {"factory": config.factory, "ntotal": int(index.ntotal), **stats.extra}}
-
-    def write(folder: Path) -> None:
-        _faiss().write_index(index, str(folder / INDEX_FILE))
-        with open(folder / IDS_FILE, "w", encoding="utf-8") as fh:
-            for p in ids_parts:
-                fh.write(p.read_text(encoding="utf-8"))
-        write_manifest(manifest, folder / MANIFEST)
-
-    if dest is not None:
-        write(Path(dest))
-    else:
-        with atomic_dir(out, overwrite=True) as tmp:
-            write(tmp)
-    state.discard()
-    return stats
+    return index
 
 
 def discard_partial(out: str | Path) -> None:

@@ -166,10 +166,28 @@ def apply_filters(lists: list[dict[str, Any]], config: FilterConfig) -> tuple[li
     kept = [dict(lst, candidates=[dict(c) for c in lst["candidates"]]) for lst in lists if lst["candidates"]]
     if len(kept) < len(lists):
         summary["removed"]["empty_list"] = len(lists) - len(kept)
-
     if config.needs_source and lists and not any(lst.get("source_doc_id") for lst in lists):
         raise ConfigError("source-passage filters need a source_doc_id per query (from `generate --task queries`); none found", setting="require_source_top1" if config.require_source_top1 else "require_source_in_top")
+    kept = _source_and_size_filters(kept, config, summary["removed"])
+    # The reference takes its cutoff and min/max from one pass over every passage of the lists that
+    # survived the source filters, before dropping queries or truncating lists.
+    early = config.normalize == "pct-minmax" and config.pct_stats == "all-candidates"
+    stats = _pct_stats(kept, config) if early and kept else {}
+    if config.drop_bottom_pct > 0 and kept:
+        kept = _drop_bottom(kept, config, summary)
+    if config.list_size > 0:
+        for lst in kept:
+            lst["candidates"] = lst["candidates"][: config.list_size]
+    if config.normalize == "pct-minmax" and kept and not early:
+        stats = _pct_stats(kept, config)
+    _normalize(kept, config, summary, stats)
+    summary["queries_out"] = len(kept)
+    return kept, summary
 
+
+def _source_and_size_filters(kept: list[dict[str, Any]], config: FilterConfig, removed: dict[str, int]) -> list[dict[str, Any]]:
+    """The list filters, in the reference's order: source passage in the fused top k, list size, source
+    passage the teacher's top 1. ``removed`` gets each one's count."""
     if config.require_source_in_top > 0 and config.source_in_top_scope == "fused":
         k = config.require_source_in_top
         before = len(kept)
@@ -179,55 +197,50 @@ def apply_filters(lists: list[dict[str, Any]], config: FilterConfig) -> tuple[li
             if lst.get("source_doc_id") is not None
             and any(c["doc_id"] == lst["source_doc_id"] and c.get("rank") is not None and c["rank"] <= k for c in lst["candidates"])
         ]
-        summary["removed"][f"source_not_in_top_{k}"] = before - len(kept)
-
+        removed[f"source_not_in_top_{k}"] = before - len(kept)
     min_size = config.effective_min_list_size
     if min_size > 0:
         before = len(kept)
         kept = [lst for lst in kept if len(lst["candidates"]) >= min_size]
-        summary["removed"][f"fewer_than_{min_size}_passages"] = before - len(kept)
-
+        removed[f"fewer_than_{min_size}_passages"] = before - len(kept)
     if config.require_source_top1:
         before = len(kept)
         kept = [lst for lst in kept if lst.get("source_doc_id") is not None and lst["candidates"][0]["doc_id"] == lst["source_doc_id"]]
-        summary["removed"]["source_not_teacher_top1"] = before - len(kept)
+        removed["source_not_teacher_top1"] = before - len(kept)
+    return kept
 
-    # The reference takes its cutoff and min/max from one pass over every passage of the lists that
-    # survived the source filters, before dropping queries or truncating lists.
-    pct_minmax = config.normalize == "pct-minmax"
-    early = pct_minmax and config.pct_stats == "all-candidates"
-    pcts = [config.pct_low, config.pct_high]
-    stats: dict[str, dict[str, float]] = {}
-    if early and kept:
-        for key, members in _groups(kept, config.stats_by).items():
-            lo, hi = _percentiles(members, pcts)
-            stats[key] = {"low": lo, "high": hi}
 
-    if config.drop_bottom_pct > 0 and kept:
-        before = len(kept)
-        if config.drop_bottom_by == "score-percentile":
-            cutoffs = {key: _percentiles(members, [config.drop_bottom_pct])[0] for key, members in _groups(kept, config.stats_by).items()}
-            kept = [lst for lst in kept if _top_score(lst) >= cutoffs[_group_key(lst, config.stats_by)]]
-            summary["bottom_cutoff"] = _stats_summary({k: {"cutoff": v} for k, v in cutoffs.items()})
-            summary["removed"][f"top_score_below_p{config.drop_bottom_pct:g}"] = before - len(kept)
-        else:
-            n_drop = math.floor(len(kept) * config.drop_bottom_pct / 100)
-            order = sorted(range(len(kept)), key=lambda i: (_top_score(kept[i]), i))
-            dropped = set(order[:n_drop])
-            if n_drop:
-                summary["bottom_threshold"] = _top_score(kept[order[n_drop - 1]])
-            kept = [lst for i, lst in enumerate(kept) if i not in dropped]
-            summary["removed"][f"bottom_{config.drop_bottom_pct:g}pct_top_score"] = n_drop
+def _pct_stats(kept: list[dict[str, Any]], config: FilterConfig) -> dict[str, dict[str, float]]:
+    """Each group's ``low`` and ``high`` percentile of the candidates' scores (pct-minmax)."""
+    stats = {}
+    for key, members in _groups(kept, config.stats_by).items():
+        lo, hi = _percentiles(members, [config.pct_low, config.pct_high])
+        stats[key] = {"low": lo, "high": hi}
+    return stats
 
-    if config.list_size > 0:
-        for lst in kept:
-            lst["candidates"] = lst["candidates"][: config.list_size]
 
-    if pct_minmax and kept:
-        if not early:
-            for key, members in _groups(kept, config.stats_by).items():
-                lo, hi = _percentiles(members, pcts)
-                stats[key] = {"low": lo, "high": hi}
+def _drop_bottom(kept: list[dict[str, Any]], config: FilterConfig, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Drop the queries whose top teacher score is in the bottom ``drop_bottom_pct``: by a score percentile
+    per group, or by rank (the bottom share of the queries)."""
+    before = len(kept)
+    if config.drop_bottom_by == "score-percentile":
+        cutoffs = {key: _percentiles(members, [config.drop_bottom_pct])[0] for key, members in _groups(kept, config.stats_by).items()}
+        kept = [lst for lst in kept if _top_score(lst) >= cutoffs[_group_key(lst, config.stats_by)]]
+        summary["bottom_cutoff"] = _stats_summary({k: {"cutoff": v} for k, v in cutoffs.items()})
+        summary["removed"][f"top_score_below_p{config.drop_bottom_pct:g}"] = before - len(kept)
+        return kept
+    n_drop = math.floor(len(kept) * config.drop_bottom_pct / 100)
+    order = sorted(range(len(kept)), key=lambda i: (_top_score(kept[i]), i))
+    dropped = set(order[:n_drop])
+    if n_drop:
+        summary["bottom_threshold"] = _top_score(kept[order[n_drop - 1]])
+    summary["removed"][f"bottom_{config.drop_bottom_pct:g}pct_top_score"] = n_drop
+    return [lst for i, lst in enumerate(kept) if i not in dropped]
+
+
+def _normalize(kept: list[dict[str, Any]], config: FilterConfig, summary: dict[str, Any], stats: dict[str, dict[str, float]]) -> None:
+    """Rescale the scores in place (the raw one kept as ``raw_score``): pct-minmax with ``stats``, or per-query minmax."""
+    if config.normalize == "pct-minmax" and kept:
         summary["normalize"] = {
             "method": "pct-minmax",
             "low_pct": config.pct_low,
@@ -247,5 +260,3 @@ def apply_filters(lists: list[dict[str, Any]], config: FilterConfig) -> tuple[li
             for c, s in zip(lst["candidates"], minmax([c["score"] for c in lst["candidates"]])):
                 c["raw_score"] = c["score"]
                 c["score"] = s
-    summary["queries_out"] = len(kept)
-    return kept, summary

@@ -208,22 +208,20 @@ def run(cfg: ScoreConfig, *, progress: ProgressArg = None, info: Callable[[str],
         return _run(cfg, target, report.say, report.bars)
 
 
-def _run(cfg: ScoreConfig, target: Any, info: Callable[[str], None], progress: bool) -> ScoreResult:
-    from synrank.formats.io import AppendJsonlWriter, iter_jsonl, write_jsonl
-    from synrank.formats.manifest import make_manifest
-    from synrank.formats.outputs import ResumeState, check_output
-    from synrank.runtime.progress import make_progress
-    from synrank.runtime.seeding import set_seed, set_threads
-    from synrank.score.filters import apply_filters
-    from synrank.score.lists import read_lists, select_lists
-    from synrank.score.pipeline import ScoringOptions, attach_text, output_record, score_lists
-    from synrank.score.teachers import TeacherConfig, make_teacher, parse_teacher_spec
-    from synrank.search.records import read_query_records
+@dataclass
+class _Lists:
+    """Each query's candidate list, built from the inputs, and what building them removed."""
 
-    specs = cfg.teachers
-    out = cfg.out
-    set_seed(cfg.seed)
-    set_threads(cfg.threads)
+    lists: list[Any]  # QueryList, in output order
+    queries_read: int  # distinct queries over every input
+    removed_before: dict[str, int]  # queries removed while building the lists, by filter
+    pairs: int  # (query, passage) pairs to score
+
+
+def _build_lists(cfg: ScoreConfig, info: Callable[[str], None]) -> _Lists:
+    from synrank.score.lists import read_lists, select_lists
+    from synrank.score.pipeline import attach_text
+    from synrank.search.records import read_query_records
 
     qtexts = None
     if cfg.queries is not None:
@@ -236,7 +234,6 @@ def _run(cfg: ScoreConfig, target: Any, info: Callable[[str], None], progress: b
         )
     if cfg.student_input and len(inputs) > 1:
         info(f"lists keep the candidates of input {cfg.student_input} ({cfg.inputs[cfg.student_input - 1]}) only, the student's own retriever; student_input=0 keeps the fused list")
-    queries_read = len({qid for inp in inputs for qid in inp})
     lists, removed_before = select_lists(
         inputs,
         method=cfg.fuse,
@@ -250,7 +247,57 @@ def _run(cfg: ScoreConfig, target: Any, info: Callable[[str], None], progress: b
     n_from_corpus = attach_text(lists, cfg.corpus, use_title=not cfg.no_title)
     npairs = sum(len(ql.candidates) for ql in lists)
     info(f"{len(lists):,} queries, {npairs:,} pairs" + (f" ({n_from_corpus:,} passages from {cfg.corpus})" if n_from_corpus else ""))
+    return _Lists(lists, len({qid for inp in inputs for qid in inp}), removed_before, npairs)
 
+
+def _scores_key(cfg: ScoreConfig) -> dict[str, Any]:
+    """What the saved scores depend on besides each list's candidates (those are in the per-list key)."""
+    from synrank.score.teachers import parse_teacher_spec
+
+    key = {
+        "format": SCORED_FORMAT,
+        "inputs": [_fingerprint(p) for p in cfg.inputs],
+        "corpus": _fingerprint(cfg.corpus),
+        "queries": _fingerprint(cfg.queries),
+        "teachers": cfg.teachers,
+        "combine": cfg.teacher_combine,
+        "activation": cfg.teacher_activation,
+        "llm_levels": cfg.llm_levels,
+        "prefixes": [cfg.query_prefix, cfg.doc_prefix],
+        "title": not cfg.no_title,
+        "max_length": cfg.max_length,
+        "dtype": cfg.dtype,
+    }
+    kinds = {parse_teacher_spec(s)[0] for s in cfg.teachers}
+    # Only when a T5 teacher scores, so the work files of other teachers keep resuming.
+    if "monot5" in kinds:
+        key["monot5"] = [cfg.monot5_score, cfg.monot5_template, cfg.monot5_tokens]
+    if "rankt5" in kinds:
+        key["rankt5"] = [cfg.rankt5_template, cfg.rankt5_token]
+    return key
+
+
+def _open_scores(cfg: ScoreConfig, key: dict[str, Any], info: Callable[[str], None]) -> Path | None:
+    """The work file of saved scores (None when the lists go to stdout), emptied when ``key`` changed."""
+    from synrank.formats.outputs import ResumeState, check_output
+
+    if cfg.out is None:
+        return None
+    scored_path = cfg.out.with_name(cfg.out.name + ".scored.jsonl")
+    # synrank's own work file: other settings rebuild it (said on stderr), it never becomes an input's.
+    check_output(scored_path, inputs=[*cfg.inputs, cfg.corpus, cfg.queries], kind="append")
+    state = ResumeState.open(scored_path, key, overwrite=cfg.overwrite, on_change="restart", name=str(scored_path))
+    if state.action == "restart":
+        info(f"--overwrite: discarded {scored_path}" if cfg.overwrite else f"discarding {scored_path} (made with other {', '.join(state.changed)})")
+    return scored_path
+
+
+def _make_teachers(cfg: ScoreConfig, lists: list[Any], info: Callable[[str], None]) -> list[Any]:
+    """The teachers, loaded and prepared with every pair of ``lists`` (BM25 and the like fit on them)."""
+    from synrank.score.teachers import TeacherConfig, make_teacher
+
+    if not cfg.teacher:
+        info(f"no teacher given: using {DEFAULT_TEACHER} (the bundled all-MiniLM-L6-v2); a cross-encoder is the usual teacher")
     tconf = TeacherConfig(
         device=cfg.device,
         dtype=cfg.dtype,
@@ -260,71 +307,52 @@ def _run(cfg: ScoreConfig, target: Any, info: Callable[[str], None], progress: b
         trust_remote_code=cfg.trust_remote_code,
         activation=cfg.teacher_activation,
     )
-    # What the saved scores depend on besides each list's candidates (those are in the per-list key).
-    key = {
-        "format": SCORED_FORMAT,
-        "inputs": [_fingerprint(p) for p in cfg.inputs],
-        "corpus": _fingerprint(cfg.corpus),
-        "queries": _fingerprint(cfg.queries),
-        "teachers": specs,
-        "combine": cfg.teacher_combine,
-        "activation": cfg.teacher_activation,
-        "llm_levels": cfg.llm_levels,
-        "prefixes": [cfg.query_prefix, cfg.doc_prefix],
-        "title": not cfg.no_title,
-        "max_length": cfg.max_length,
-        "dtype": cfg.dtype,
-    }
-    kinds = {parse_teacher_spec(s)[0] for s in specs}
-    # Only when a T5 teacher scores, so the work files of other teachers keep resuming.
-    if "monot5" in kinds:
-        key["monot5"] = [cfg.monot5_score, cfg.monot5_template, cfg.monot5_tokens]
-    if "rankt5" in kinds:
-        key["rankt5"] = [cfg.rankt5_template, cfg.rankt5_token]
-    scored_path = None if out is None else out.with_name(out.name + ".scored.jsonl")
-    if scored_path is not None:
-        # synrank's own work file: other settings rebuild it (said on stderr), it never becomes an input's.
-        check_output(scored_path, inputs=[*cfg.inputs, cfg.corpus, cfg.queries], kind="append")
-        state = ResumeState.open(scored_path, key, overwrite=cfg.overwrite, on_change="restart", name=str(scored_path))
-        if state.action == "restart":
-            info(f"--overwrite: discarded {scored_path}" if cfg.overwrite else f"discarding {scored_path} (made with other {', '.join(state.changed)})")
+    teachers = [
+        make_teacher(
+            s,
+            tconf,
+            corpus=cfg.corpus,
+            llm_levels=cfg.llm_levels,
+            query_prefix=cfg.query_prefix,
+            doc_prefix=cfg.doc_prefix,
+            log=info,
+            monot5_score=cfg.monot5_score,
+            monot5_template=cfg.monot5_template,
+            monot5_tokens=cfg.monot5_tokens,
+            rankt5_template=cfg.rankt5_template,
+            rankt5_token=cfg.rankt5_token,
+        )
+        for s in cfg.teachers
+    ]
+    all_q = [ql.query for ql in lists for _c in ql.candidates]
+    all_ids = [c.doc_id for ql in lists for c in ql.candidates]
+    all_t = [c.text or "" for ql in lists for c in ql.candidates]
+    for t in teachers:
+        t.prepare(all_q, all_ids, all_t)
+    return teachers
+
+
+def _score(
+    cfg: ScoreConfig, lists: list[Any], scored_path: Path | None, info: Callable[[str], None], progress: bool
+) -> tuple[list[dict[str, Any]], list[Any], int]:
+    """Every list scored, in the order of ``lists``: those saved in ``scored_path`` are read back, the
+    rest scored (and saved as they are made). Returns the scored lists, the teachers (none when nothing
+    was left to score) and how many lists were resumed."""
+    from synrank.formats.io import AppendJsonlWriter, iter_jsonl
+    from synrank.runtime.progress import make_progress
+    from synrank.score.pipeline import ScoringOptions, score_lists
 
     list_keys = [_list_key(ql.query_id, sorted(c.doc_id for c in ql.candidates)) for ql in lists]
     teachers: list[Any] = []
     scored: list[dict[str, Any]] = []
-    resumed = 0
     writer_cm = AppendJsonlWriter(scored_path, key=_scored_key, fsync_every=cfg.chunk) if scored_path else _NullWriter()
     with writer_cm as writer:
-        done = writer.done_keys
-        todo = [ql for ql, k in zip(lists, list_keys) if k not in done]
+        todo = [ql for ql, k in zip(lists, list_keys) if k not in writer.done_keys]
         resumed = len(lists) - len(todo)
         if resumed:
             info(f"resuming: {resumed:,} of {len(lists):,} queries already scored in {scored_path}")
         if todo:
-            if not cfg.teacher:
-                info(f"no teacher given: using {DEFAULT_TEACHER} (the bundled all-MiniLM-L6-v2); a cross-encoder is the usual teacher")
-            teachers = [
-                make_teacher(
-                    s,
-                    tconf,
-                    corpus=cfg.corpus,
-                    llm_levels=cfg.llm_levels,
-                    query_prefix=cfg.query_prefix,
-                    doc_prefix=cfg.doc_prefix,
-                    log=info,
-                    monot5_score=cfg.monot5_score,
-                    monot5_template=cfg.monot5_template,
-                    monot5_tokens=cfg.monot5_tokens,
-                    rankt5_template=cfg.rankt5_template,
-                    rankt5_token=cfg.rankt5_token,
-                )
-                for s in specs
-            ]
-            all_q = [ql.query for ql in lists for _c in ql.candidates]
-            all_ids = [c.doc_id for ql in lists for c in ql.candidates]
-            all_t = [c.text or "" for ql in lists for c in ql.candidates]
-            for t in teachers:
-                t.prepare(all_q, all_ids, all_t)
+            teachers = _make_teachers(cfg, lists, info)
             options = ScoringOptions(cfg.teacher_combine, cfg.chunk, not cfg.no_title)
             with make_progress("pairs", disable=not progress) as bar:
                 task = bar.add_task("score", total=sum(len(ql.candidates) for ql in todo) * len(teachers))
@@ -336,20 +364,36 @@ def _run(cfg: ScoreConfig, target: Any, info: Callable[[str], None], progress: b
     if scored_path is not None:
         by_key = {_scored_key(obj): obj for _n, obj in iter_jsonl(scored_path)}
         scored = [by_key[k] for k in list_keys if k in by_key]
+    return scored, teachers, resumed
+
+
+def _run(cfg: ScoreConfig, target: Any, info: Callable[[str], None], progress: bool) -> ScoreResult:
+    from synrank.formats.io import write_jsonl
+    from synrank.formats.manifest import make_manifest
+    from synrank.runtime.seeding import set_seed, set_threads
+    from synrank.score.filters import apply_filters
+    from synrank.score.pipeline import output_record
+
+    set_seed(cfg.seed)
+    set_threads(cfg.threads)
+    built = _build_lists(cfg, info)
+    key = _scores_key(cfg)
+    scored_path = _open_scores(cfg, key, info)
+    scored, teachers, resumed = _score(cfg, built.lists, scored_path, info, progress)
 
     kept, summary = apply_filters(scored, cfg)
-    if removed_before:
+    if built.removed_before:
         # Filters applied while building the lists come first, as they ran first.
-        summary["queries_in"] = queries_read
-        summary["removed"] = {**removed_before, **summary["removed"]}
-    summary["pairs_scored"] = npairs
-    records = [output_record(s, specs) for s in kept]
+        summary["queries_in"] = built.queries_read
+        summary["removed"] = {**built.removed_before, **summary["removed"]}
+    summary["pairs_scored"] = built.pairs
+    records = [output_record(s, cfg.teachers) for s in kept]
     write_jsonl(records, target.path)
-    tinfo = [t.info() for t in teachers] or specs
-    if out is not None:
+    tinfo = [t.info() for t in teachers] or cfg.teachers
+    if cfg.out is not None:
         config = {**key, "fuse": [cfg.fuse, cfg.rrf_k, cfg.depth, cfg.top], "student_input": cfg.student_input, "filters": cfg.filter_settings(), "seed": cfg.seed}
         target.manifest = make_manifest("score", model=tinfo, config=config, summary=summary)
-    return ScoreResult(records=records, summary=summary, out=out, teachers=tinfo, resumed=resumed)
+    return ScoreResult(records=records, summary=summary, out=cfg.out, teachers=tinfo, resumed=resumed)
 
 
 # -- fuse --------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from synrank.config import check_choices, check_positive, overwrite_setting, res
 from synrank.errors import ConfigError
 from synrank.runtime.config import RuntimeConfig, UsesRuntime
 from synrank.train.data import SELECTIONS, TARGETS
-from synrank.train.loss_names import LOSSES, OT_METHODS, SIMILARITIES
+from synrank.train.loss_names import LOSSES, OT_METHODS, SIMILARITIES, WASSERSTEIN_IN_BATCH, WASSERSTEIN_OT
 
 # What counts as a better dev evaluation for early stopping: the total dev loss, or (CADeT's rule) the
 # total dev loss or the dev KL term.
@@ -125,10 +125,10 @@ class TrainConfig(UsesRuntime):
         help="Mask, as negatives of a query, every in-batch passage whose document scores > margin x the query's "
         "top target in its list (default: off for infonce, 0.6 for kl+infonce; 0 = off).",
     )
-    ot: str = setting("emd", help="wasserstein: exact OT (emd) or entropic (sinkhorn).", choices=OT_METHODS)
+    ot: str = setting(WASSERSTEIN_OT, help="wasserstein: exact OT (emd) or entropic (sinkhorn).", choices=OT_METHODS)
     ot_reg: float | None = setting(None, help="wasserstein --ot sinkhorn: entropic regulariser (default: the loss's, 0.05).")
     in_batch: bool = setting(
-        True, help="wasserstein: add other queries' passages (label 0) to each query's distribution, as SyCL does."
+        WASSERSTEIN_IN_BATCH, help="wasserstein: add other queries' passages (label 0) to each query's distribution, as SyCL does."
     )
     # optimisation
     batch_size: int = setting(32, help="Queries per micro-batch and per process (a step is --grad-accumulation micro-batches).")

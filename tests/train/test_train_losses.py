@@ -269,8 +269,9 @@ def test_defaults_are_the_reference_settings_per_loss():
     assert resolved("wasserstein", ot="sinkhorn", ot_reg=0.2)["ot_reg"] == 0.2
 
 
-# Loss switches TrainConfig still states itself (a flag and a choice, not hyper-parameters of the formula), and
-# the gradient-caching chunk, which the trainer resolves from the step's size.
+# Loss switches TrainConfig states itself (a flag and a choice that only wasserstein takes, read from the
+# loss's torch-free defaults in loss_names), "auto" for the per-loss similarity, and the gradient-caching
+# chunk, which the trainer resolves from the step's size.
 STATED_BY_TRAIN_CONFIG = ("ot", "in_batch", "mini_batch_size", "similarity")
 
 
@@ -296,6 +297,55 @@ def test_loss_hyper_parameters_are_written_once_in_the_loss():
             if p.default is not None:
                 assert repr(p.default) in help_of(TrainConfig, p.name), (p.name, cls.__name__, p.default)
     assert {"temperature", "teacher_temperature", "infonce_weight", "infonce_temperature", "fn_margin", "ot_reg"} <= checked
+
+
+def test_switches_train_config_states_are_the_losses_defaults():
+    """``ot`` and ``in_batch`` have a concrete default in TrainConfig (a CLI flag and a choice): it must be the
+    value WassersteinLoss itself defaults to, so a run from the CLI and a loss built in Python agree."""
+    import inspect
+
+    from synrank.config import default_of
+    from synrank.train import TrainConfig
+    from synrank.train.losses import WassersteinLoss
+
+    params = inspect.signature(WassersteinLoss.__init__).parameters
+    for name in ("ot", "in_batch"):
+        assert default_of(TrainConfig, name) == params[name].default, name
+
+
+FUNCTIONAL_FORMS = {"wasserstein": wasserstein_loss, "ws2": ws2_loss, "kl": kl_loss, "infonce": infonce_loss}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONAL_FORMS))
+def test_functional_forms_default_to_their_loss_class(name):
+    """A loss's functional form and its class default every shared setting to one value (a constant of the
+    loss's module), so calling the function bare computes what the class computes. The wasserstein class
+    calls its OT solver ``ot``, the function ``ot_method``."""
+    import inspect
+
+    from synrank.train.losses import LOSS_CLASSES
+
+    cls = {p.name: p.default for p in inspect.signature(LOSS_CLASSES[name].__init__).parameters.values()}
+    cls["ot_method"] = cls.pop("ot", None)
+    shared = 0
+    for p in inspect.signature(FUNCTIONAL_FORMS[name]).parameters.values():
+        if p.kind is p.KEYWORD_ONLY:
+            assert p.name in cls and p.default == cls[p.name], (name, p.name, p.default, cls.get(p.name))
+            shared += 1
+    assert shared >= 3  # similarity and temperatures at least
+
+
+def test_config_dict_records_every_hyper_parameter():
+    """get_config_dict (the model card, the manifest) is built from ``hyper_parameters``: every keyword of
+    the constructor is in it, so a new setting cannot be left out of the record."""
+    import inspect
+
+    from synrank.train.losses import LOSS_CLASSES
+
+    for name, cls in LOSS_CLASSES.items():
+        keywords = {p.name for p in inspect.signature(cls.__init__).parameters.values() if p.kind is p.KEYWORD_ONLY}
+        recorded = set(cls(None).get_config_dict())
+        assert keywords - {"gather_across_devices"} == recorded, name
 
 
 # -- false negatives masked by document across the batch (issue 13.2) ---------------------------------------

@@ -7,8 +7,11 @@
 - ``kl+infonce``: :class:`KLInfoNCELoss`, KL + weight x InfoNCE (listwise distillation paper).
 
 All share :class:`ListwiseLoss` (embedding, gradient caching with ``mini_batch_size``, one loss over the
-global batch under DDP). Each loss's defaults live in its constructor and nowhere else: the trainer's
-"per loss" settings (``None``/``auto``) resolve to them through :func:`loss_defaults` and :func:`make_loss`.
+global batch under DDP). Each default is written once, as a constant of the loss's module (the reference
+setting it stands for, e.g. ``CADET_TEMPERATURE``) that the constructor and the functional form both use; the
+wasserstein switches ``ot`` and ``in_batch`` sit in the torch-free :mod:`synrank.train.loss_names`, which
+TrainConfig reads too. The trainer's "per loss" settings (``None``/``auto``) resolve to the constructor's
+defaults through :func:`loss_defaults` and :func:`make_loss`.
 """
 
 from __future__ import annotations

@@ -113,6 +113,10 @@ def gather_global(
 class ListwiseLoss(CachedLossMixin, nn.Module):
     """Base class: embeds ``(query, passage_1..k)`` columns and calls :meth:`compute` on the global batch.
 
+    A subclass names its own constructor settings in :attr:`hyper_parameters` and keeps each as an attribute
+    of that name; :meth:`get_config_dict` (what the model card and the manifest record) and :meth:`hyper`
+    are built from them, so a new setting is written in the constructor and the tuple only.
+
     Args:
         model: the SentenceTransformer being trained.
         similarity: ``cosine`` (embeddings normalised before the product) or ``dot`` (the raw dot product of
@@ -123,11 +127,13 @@ class ListwiseLoss(CachedLossMixin, nn.Module):
             passages, targets and document keys). ``False`` computes a per-process loss.
     """
 
+    hyper_parameters: tuple[str, ...] = ()
+
     def __init__(
         self,
         model: Any,
         *,
-        similarity: str = "cosine",
+        similarity: str,
         mini_batch_size: int | None = None,
         gather_across_devices: bool = True,
     ) -> None:
@@ -216,5 +222,11 @@ class ListwiseLoss(CachedLossMixin, nn.Module):
             loss = loss.detach()
         return loss
 
+    def hyper(self) -> dict[str, Any]:
+        """The similarity and the subclass's hyper-parameters, as keywords of its functional form."""
+        return {"similarity": self.similarity, **{name: getattr(self, name) for name in self.hyper_parameters}}
+
     def get_config_dict(self) -> dict[str, Any]:
-        return {"similarity": self.similarity, "mini_batch_size": self.mini_batch_size or None}
+        return {"similarity": self.similarity, "mini_batch_size": self.mini_batch_size or None} | {
+            name: getattr(self, name) for name in self.hyper_parameters
+        }

@@ -40,6 +40,10 @@ INFONCE_CITATION = """
 }
 """
 
+# Cosine similarity at the temperature of common InfoNCE recipes (e.g. E5); no reference paper's setting.
+SIMILARITY = "cosine"
+TEMPERATURE = 0.05
+
 
 def own_document_mask(
     targets: Tensor, doc_keys: Tensor | None, *, positive_min_level: float | None = None, fn_margin: float | None = None
@@ -74,8 +78,8 @@ def infonce_loss(
     targets: Tensor,
     doc_keys: Tensor | None = None,
     *,
-    similarity: str = "cosine",
-    temperature: float = 0.05,
+    similarity: str = SIMILARITY,
+    temperature: float = TEMPERATURE,
     positive_min_level: float | None = None,
     fn_margin: float | None = None,
 ) -> Tensor:
@@ -88,12 +92,14 @@ def infonce_loss(
 
 
 class InfoNCELoss(ListwiseLoss):
+    hyper_parameters = ("temperature", "positive_min_level", "fn_margin")
+
     def __init__(
         self,
         model: Any,
         *,
-        similarity: str = "cosine",
-        temperature: float = 0.05,
+        similarity: str = SIMILARITY,
+        temperature: float = TEMPERATURE,
         positive_min_level: float | None = None,
         fn_margin: float | None = None,
         mini_batch_size: int | None = None,
@@ -142,24 +148,7 @@ class InfoNCELoss(ListwiseLoss):
         self.fn_margin = fn_margin
 
     def compute(self, queries: Tensor, passages: Tensor, targets: Tensor, doc_keys: Tensor | None) -> Tensor:
-        return infonce_loss(
-            queries,
-            passages,
-            targets,
-            doc_keys,
-            similarity=self.similarity,
-            temperature=self.temperature,
-            positive_min_level=self.positive_min_level,
-            fn_margin=self.fn_margin,
-        )
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {
-            **super().get_config_dict(),
-            "temperature": self.temperature,
-            "positive_min_level": self.positive_min_level,
-            "fn_margin": self.fn_margin,
-        }
+        return infonce_loss(queries, passages, targets, doc_keys, **self.hyper())
 
     @property
     def citation(self) -> str:

@@ -32,15 +32,21 @@ CADET_CITATION = """
 }
 """
 
+# The CADeT reference's settings (train_e5_listwise.py): the student on cosine similarity of e5's normalised
+# embeddings at rank_temp, the teacher's min-max normalised scores at kl_temp.
+CADET_SIMILARITY = "cosine"
+CADET_TEMPERATURE = 0.05
+CADET_TEACHER_TEMPERATURE = 0.3
+
 
 def kl_loss(
     queries: Tensor,
     passages: Tensor,
     targets: Tensor,
     *,
-    similarity: str = "cosine",
-    temperature: float = 0.05,
-    teacher_temperature: float = 0.3,
+    similarity: str = CADET_SIMILARITY,
+    temperature: float = CADET_TEMPERATURE,
+    teacher_temperature: float = CADET_TEACHER_TEMPERATURE,
 ) -> Tensor:
     student_log = F.log_softmax(list_scores(queries, passages, similarity) / temperature, dim=1)
     teacher_log = F.log_softmax(targets / teacher_temperature, dim=1)
@@ -49,13 +55,15 @@ def kl_loss(
 
 
 class KLDistillationLoss(ListwiseLoss):
+    hyper_parameters = ("temperature", "teacher_temperature")
+
     def __init__(
         self,
         model: Any,
         *,
-        similarity: str = "cosine",
-        temperature: float = 0.05,
-        teacher_temperature: float = 0.3,
+        similarity: str = CADET_SIMILARITY,
+        temperature: float = CADET_TEMPERATURE,
+        teacher_temperature: float = CADET_TEACHER_TEMPERATURE,
         mini_batch_size: int | None = None,
         gather_across_devices: bool = True,
     ) -> None:
@@ -95,23 +103,18 @@ class KLDistillationLoss(ListwiseLoss):
         self.teacher_temperature = teacher_temperature
 
     def compute(self, queries: Tensor, passages: Tensor, targets: Tensor, doc_keys: Tensor | None) -> Tensor:
-        kl = kl_loss(
-            queries,
-            passages,
-            targets,
-            similarity=self.similarity,
-            temperature=self.temperature,
-            teacher_temperature=self.teacher_temperature,
-        )
+        kl = kl_loss(queries, passages, targets, **self.hyper())
         self.terms = {"kl": kl.detach()}
         return kl
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {**super().get_config_dict(), "temperature": self.temperature, "teacher_temperature": self.teacher_temperature}
 
     @property
     def citation(self) -> str:
         return CADET_CITATION
 
 
-__all__ = ["CADET_CITATION", "KLDistillationLoss", "kl_loss"]
+__all__ = [
+    "CADET_CITATION",
+    "CADET_SIMILARITY",
+    "CADET_TEACHER_TEMPERATURE",
+    "CADET_TEMPERATURE",
+    "KLDistillationLoss", "kl_loss"]

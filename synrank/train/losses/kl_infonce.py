@@ -21,20 +21,27 @@ from torch import Tensor
 
 from synrank.train.losses.base import ListwiseLoss
 from synrank.train.losses.infonce import infonce_loss
-from synrank.train.losses.kl import CADET_CITATION, kl_loss
+from synrank.train.losses.kl import CADET_CITATION, CADET_SIMILARITY, CADET_TEACHER_TEMPERATURE, CADET_TEMPERATURE, kl_loss
+
+# The CADeT reference's contrastive term (train_e5_listwise.py): contrastive_loss_weight, temp, threshold_score.
+CADET_INFONCE_WEIGHT = 0.1
+CADET_INFONCE_TEMPERATURE = 0.01
+CADET_FN_MARGIN = 0.6
 
 
 class KLInfoNCELoss(ListwiseLoss):
+    hyper_parameters = ("temperature", "teacher_temperature", "infonce_weight", "infonce_temperature", "fn_margin")
+
     def __init__(
         self,
         model: Any,
         *,
-        similarity: str = "cosine",
-        temperature: float = 0.05,
-        teacher_temperature: float = 0.3,
-        infonce_weight: float = 0.1,
-        infonce_temperature: float = 0.01,
-        fn_margin: float | None = 0.6,
+        similarity: str = CADET_SIMILARITY,
+        temperature: float = CADET_TEMPERATURE,
+        teacher_temperature: float = CADET_TEACHER_TEMPERATURE,
+        infonce_weight: float = CADET_INFONCE_WEIGHT,
+        infonce_temperature: float = CADET_INFONCE_TEMPERATURE,
+        fn_margin: float | None = CADET_FN_MARGIN,
         mini_batch_size: int | None = None,
         gather_across_devices: bool = True,
     ) -> None:
@@ -100,16 +107,6 @@ class KLInfoNCELoss(ListwiseLoss):
         )
         self.terms = {"kl": kl.detach(), "infonce": nce.detach()}
         return kl + self.infonce_weight * nce
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {
-            **super().get_config_dict(),
-            "temperature": self.temperature,
-            "teacher_temperature": self.teacher_temperature,
-            "infonce_weight": self.infonce_weight,
-            "infonce_temperature": self.infonce_temperature,
-            "fn_margin": self.fn_margin,
-        }
 
     @property
     def citation(self) -> str:

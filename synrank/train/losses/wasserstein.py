@@ -28,10 +28,11 @@ import ot
 import torch
 from torch import Tensor
 
-from synrank.train.loss_names import OT_METHODS
+from synrank.train.loss_names import OT_METHODS, WASSERSTEIN_IN_BATCH, WASSERSTEIN_OT
 from synrank.train.losses.base import ListwiseLoss, in_batch_targets, list_scores, pairwise_scores
-from synrank.train.losses.ws2 import SYCL_CITATION
+from synrank.train.losses.ws2 import SYCL_CITATION, SYCL_SIMILARITY, SYCL_TEACHER_TEMPERATURE, SYCL_TEMPERATURE
 
+OT_REG = 0.05  # the entropic regulariser of ot="sinkhorn"
 
 
 def wasserstein_loss(
@@ -39,12 +40,12 @@ def wasserstein_loss(
     passages: Tensor,
     targets: Tensor,
     *,
-    similarity: str = "dot",
-    temperature: float = 1.0,
-    teacher_temperature: float = 1.0,
-    in_batch: bool = True,
-    ot_method: str = "emd",
-    ot_reg: float = 0.05,
+    similarity: str = SYCL_SIMILARITY,
+    temperature: float = SYCL_TEMPERATURE,
+    teacher_temperature: float = SYCL_TEACHER_TEMPERATURE,
+    in_batch: bool = WASSERSTEIN_IN_BATCH,
+    ot_method: str = WASSERSTEIN_OT,
+    ot_reg: float = OT_REG,
 ) -> Tensor:
     b, k, d = passages.shape
     if in_batch:
@@ -67,16 +68,18 @@ def wasserstein_loss(
 
 
 class WassersteinLoss(ListwiseLoss):
+    hyper_parameters = ("temperature", "teacher_temperature", "in_batch", "ot", "ot_reg")
+
     def __init__(
         self,
         model: Any,
         *,
-        similarity: str = "dot",
-        temperature: float = 1.0,
-        teacher_temperature: float = 1.0,
-        in_batch: bool = True,
-        ot: str = "emd",
-        ot_reg: float = 0.05,
+        similarity: str = SYCL_SIMILARITY,
+        temperature: float = SYCL_TEMPERATURE,
+        teacher_temperature: float = SYCL_TEACHER_TEMPERATURE,
+        in_batch: bool = WASSERSTEIN_IN_BATCH,
+        ot: str = WASSERSTEIN_OT,
+        ot_reg: float = OT_REG,
         mini_batch_size: int | None = None,
         gather_across_devices: bool = True,
     ) -> None:
@@ -124,27 +127,13 @@ class WassersteinLoss(ListwiseLoss):
         self.ot_reg = ot_reg
 
     def compute(self, queries: Tensor, passages: Tensor, targets: Tensor, doc_keys: Tensor | None) -> Tensor:
-        return wasserstein_loss(
-            queries,
-            passages,
-            targets,
-            similarity=self.similarity,
-            temperature=self.temperature,
-            teacher_temperature=self.teacher_temperature,
-            in_batch=self.in_batch,
-            ot_method=self.ot,
-            ot_reg=self.ot_reg,
-        )
+        settings = self.hyper()
+        # The attribute keeps the constructor's name; the function's ``ot`` would shadow the POT module.
+        return wasserstein_loss(queries, passages, targets, ot_method=settings.pop("ot"), **settings)
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {
-            **super().get_config_dict(),
-            "temperature": self.temperature,
-            "teacher_temperature": self.teacher_temperature,
-            "in_batch": self.in_batch,
-            "ot": self.ot,
-            "ot_reg": self.ot_reg if self.ot == "sinkhorn" else None,
-        }
+        # Exact OT has no regulariser: recording one would suggest it shaped the run.
+        return super().get_config_dict() | ({} if self.ot == "sinkhorn" else {"ot_reg": None})
 
     @property
     def citation(self) -> str:

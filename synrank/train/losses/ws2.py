@@ -44,6 +44,11 @@ SYCL_CITATION = """
 }
 """
 
+# The release's settings (module docstring): trove's raw dot product, its temperature 1.0, plain softmax(label).
+SYCL_SIMILARITY = "dot"
+SYCL_TEMPERATURE = 1.0
+SYCL_TEACHER_TEMPERATURE = 1.0
+
 
 def gaussian_w2(x: Tensor, y: Tensor) -> Tensor:
     """Squared 2-Wasserstein distance between Gaussians fitted to the rows of ``x`` and ``y`` ``[B, N]``."""
@@ -65,9 +70,9 @@ def ws2_loss(
     passages: Tensor,
     targets: Tensor,
     *,
-    similarity: str = "dot",
-    temperature: float = 1.0,
-    teacher_temperature: float = 1.0,
+    similarity: str = SYCL_SIMILARITY,
+    temperature: float = SYCL_TEMPERATURE,
+    teacher_temperature: float = SYCL_TEACHER_TEMPERATURE,
 ) -> Tensor:
     b, k, d = passages.shape
     scores = pairwise_scores(queries, passages.reshape(b * k, d), similarity)
@@ -78,13 +83,15 @@ def ws2_loss(
 
 
 class WS2Loss(ListwiseLoss):
+    hyper_parameters = ("temperature", "teacher_temperature")
+
     def __init__(
         self,
         model: Any,
         *,
-        similarity: str = "dot",
-        temperature: float = 1.0,
-        teacher_temperature: float = 1.0,
+        similarity: str = SYCL_SIMILARITY,
+        temperature: float = SYCL_TEMPERATURE,
+        teacher_temperature: float = SYCL_TEACHER_TEMPERATURE,
         mini_batch_size: int | None = None,
         gather_across_devices: bool = True,
     ) -> None:
@@ -123,21 +130,16 @@ class WS2Loss(ListwiseLoss):
         self.teacher_temperature = teacher_temperature
 
     def compute(self, queries: Tensor, passages: Tensor, targets: Tensor, doc_keys: Tensor | None) -> Tensor:
-        return ws2_loss(
-            queries,
-            passages,
-            targets,
-            similarity=self.similarity,
-            temperature=self.temperature,
-            teacher_temperature=self.teacher_temperature,
-        )
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {**super().get_config_dict(), "temperature": self.temperature, "teacher_temperature": self.teacher_temperature}
+        return ws2_loss(queries, passages, targets, **self.hyper())
 
     @property
     def citation(self) -> str:
         return SYCL_CITATION
 
 
-__all__ = ["SYCL_CITATION", "WS2Loss", "gaussian_w2", "ws2_loss"]
+__all__ = [
+    "SYCL_CITATION",
+    "SYCL_SIMILARITY",
+    "SYCL_TEACHER_TEMPERATURE",
+    "SYCL_TEMPERATURE",
+    "WS2Loss", "gaussian_w2", "ws2_loss"]
