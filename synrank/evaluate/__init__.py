@@ -3,7 +3,21 @@
 The stage: ``synrank.evaluate.run(EvalConfig(index=..., dataset=...))``.
 """
 
-from synrank.evaluate.metrics import DEFAULT_METRICS, evaluate_run, parse_metrics
-from synrank.evaluate.stage import EvalConfig, EvalResult, run
+from __future__ import annotations
 
-__all__ = ["DEFAULT_METRICS", "EvalConfig", "EvalResult", "evaluate_run", "parse_metrics", "run"]
+from synrank._lazy import lazy_exports
+
+# Each name is imported from its submodule on first use, so reading a config at start-up (the CLI) loads no NumPy.
+_WHERE = {
+    "DEFAULT_METRICS": "metrics",
+    "evaluate_run": "metrics",
+    "parse_metrics": "metrics",
+    "EvalConfig": "stage",
+    "EvalResult": "stage",
+    "run": "stage",
+}
+
+__all__ = sorted(_WHERE)
+
+__getattr__ = lazy_exports("synrank.evaluate", _WHERE)
+

@@ -14,27 +14,30 @@ Use it from Python::
   (retries), :mod:`.pipeline` (shards, resume, chunked writing), :mod:`.merge` (joining shards).
 """
 
-from synrank.generate.config import GenerateConfig, GenerateResult
-from synrank.generate.docs_task import DocsTask
-from synrank.generate.engine import Slot, SlotEngine, SlotResult
-from synrank.generate.queries_task import BUILTIN_TYPES, CADET_TYPES, V1_TYPES, QueriesTask
-from synrank.generate.runner import build_task, merge, preview, run
-from synrank.generate.task import GenerationTask
+from __future__ import annotations
 
-__all__ = [
-    "BUILTIN_TYPES",
-    "CADET_TYPES",
-    "V1_TYPES",
-    "DocsTask",
-    "GenerateConfig",
-    "GenerateResult",
-    "GenerationTask",
-    "QueriesTask",
-    "Slot",
-    "SlotEngine",
-    "SlotResult",
-    "build_task",
-    "merge",
-    "preview",
-    "run",
-]
+from synrank._lazy import lazy_exports
+
+# Each name is imported from its submodule on first use, so reading a config at start-up (the CLI) loads no NumPy.
+_WHERE = {
+    "GenerateConfig": "config",
+    "GenerateResult": "config",
+    "DocsTask": "docs_task",
+    "Slot": "engine",
+    "SlotEngine": "engine",
+    "SlotResult": "engine",
+    "BUILTIN_TYPES": "queries_task",
+    "CADET_TYPES": "queries_task",
+    "V1_TYPES": "queries_task",
+    "QueriesTask": "queries_task",
+    "build_task": "runner",
+    "merge": "runner",
+    "preview": "runner",
+    "run": "runner",
+    "GenerationTask": "task",
+}
+
+__all__ = sorted(_WHERE)
+
+__getattr__ = lazy_exports("synrank.generate", _WHERE)
+

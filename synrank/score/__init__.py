@@ -10,32 +10,36 @@
   cutoff, list size, percentile min-max normalisation), CADeT's reference semantics by default.
 """
 
-from synrank.score.filters import FilterConfig, apply_filters
-from synrank.score.fusion import combine_teachers, fuse, norm_sum, rrf
-from synrank.score.lists import Candidate, QueryList, fuse_inputs, read_lists, select_lists
-from synrank.score.pipeline import ScoringOptions, attach_text, output_record, score_lists
-from synrank.score.stage import FuseConfig, FuseResult, ScoreConfig, ScoreResult, run, run_fuse
+from __future__ import annotations
 
-__all__ = [
-    "Candidate",
-    "FilterConfig",
-    "FuseConfig",
-    "FuseResult",
-    "QueryList",
-    "ScoreConfig",
-    "ScoreResult",
-    "ScoringOptions",
-    "apply_filters",
-    "attach_text",
-    "combine_teachers",
-    "fuse",
-    "fuse_inputs",
-    "norm_sum",
-    "output_record",
-    "read_lists",
-    "rrf",
-    "run",
-    "run_fuse",
-    "score_lists",
-    "select_lists",
-]
+from synrank._lazy import lazy_exports
+
+# Each name is imported from its submodule on first use, so reading a config at start-up (the CLI) loads no NumPy.
+_WHERE = {
+    "FilterConfig": "filters",
+    "apply_filters": "filters",
+    "combine_teachers": "fusion",
+    "fuse": "fusion",
+    "norm_sum": "fusion",
+    "rrf": "fusion",
+    "Candidate": "lists",
+    "QueryList": "lists",
+    "fuse_inputs": "lists",
+    "read_lists": "lists",
+    "select_lists": "lists",
+    "ScoringOptions": "pipeline",
+    "attach_text": "pipeline",
+    "output_record": "pipeline",
+    "score_lists": "pipeline",
+    "FuseConfig": "stage",
+    "FuseResult": "stage",
+    "ScoreConfig": "stage",
+    "ScoreResult": "stage",
+    "run": "stage",
+    "run_fuse": "stage",
+}
+
+__all__ = sorted(_WHERE)
+
+__getattr__ = lazy_exports("synrank.score", _WHERE)
+
