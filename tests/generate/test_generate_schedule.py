@@ -173,9 +173,23 @@ def test_in_flight_is_bounded_and_ctrl_c_cancels_what_has_not_started():
     assert len(started) == 3  # two in flight, the third submission was the interrupt: nothing else was queued
 
 
-def test_each_engine_slot_gets_a_contiguous_run_of_the_sorted_prompts():
+def test_each_engine_slot_gets_a_contiguous_run_of_the_sorted_prompts(monkeypatch):
     """With a backend that pins prompts to slots (llama.cpp's id_slot), the sorted wave is cut into one run per
     slot, so a slot's next prompt is its sorted neighbour (the prefix it just computed is reused)."""
+    from synrank.generate import pipeline
+
+    # A lane that runs dry takes the far half of the longest queue: sorted too, but when a later lane takes
+    # from an earlier one its prompts sort before the ones it walked. How often that happens depends on
+    # timing (a loaded machine), so each steal is counted and may start one new sorted run.
+    steals = {0: 0, 1: 0, 2: 0}
+    real_steal = pipeline._Dispatcher._steal
+
+    def counted(self, lane):
+        before = len(self.queues[lane])
+        real_steal(self, lane)
+        steals[lane] += len(self.queues[lane]) > before
+
+    monkeypatch.setattr(pipeline._Dispatcher, "_steal", counted)
     backend = FutureBackend(workers=4)
     backend.lanes = 3
     backend.in_flight = 6
@@ -192,8 +206,9 @@ def test_each_engine_slot_gets_a_contiguous_run_of_the_sorted_prompts():
     firsts = {lane: list(dict.fromkeys(texts)) for lane, texts in by_lane.items()}
     everything = sorted(t for texts in firsts.values() for t in texts)
     assert len(everything) == len(DOCS) * 3 and len(set(everything)) == len(everything)
-    for texts in firsts.values():
-        assert texts == sorted(texts)  # each slot walks its run in order (a stolen tail keeps the order too)
+    for lane, texts in firsts.items():
+        descents = sum(1 for a, b in zip(texts, texts[1:]) if b < a)
+        assert descents <= steals[lane], (lane, steals)  # each slot walks its runs in order
     # Runs are contiguous in the global order: lane 0 starts with the smallest prompts, lane 2 with the largest
     # (a steal takes at most the far half of a lane's queue, and only once a lane has run dry).
     half = len(DOCS) // 2
