@@ -1,11 +1,11 @@
 """One source of defaults, help text and validation for every stage's settings.
 
 Each stage has a config dataclass whose fields are declared with :func:`setting`: the default and the
-help text live there and nowhere else. The stage's Typer command takes its defaults and help from the
-dataclass (``synrank.cli.options.opt``), the library function validates the config in ``__post_init__``,
-and ``tests/test_cli_config.py`` checks that every command option named like a field has the field's
-default. This follows sentence-transformers' ``training_args.py`` and trl's configs (field metadata plus
-``__post_init__``), without their argparse layer: Typer is the CLI here.
+help text live there and nowhere else. The stage's Typer command is made from the dataclass's fields
+(``synrank.cli.options.config_command``), the library function validates the config in ``__post_init__``,
+and ``tests/cli/test_cli_config.py`` checks that every command's options are its config's fields, with
+their defaults and help. This follows sentence-transformers' ``training_args.py`` and trl's configs (field
+metadata plus ``__post_init__``), without their argparse layer: Typer is the CLI here.
 
 Library errors name *settings* (``group_size``), never flags: :class:`synrank.errors.ConfigError` takes
 ``setting=`` and the CLI renders it as the matching flag (``--group-size``).

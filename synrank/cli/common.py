@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-
-err_console = Console(stderr=True)
-
 
 def info(message: str) -> None:
-    """One informational line on stderr (stdout is reserved for data); URL credentials and queries are hidden."""
-    from synrank.formats.manifest import redact_text
+    """One informational line on stderr (stdout is reserved for data); URL credentials and queries are hidden.
 
-    err_console.print(redact_text(message), highlight=False, soft_wrap=True, markup=False)
+    The same console as the stages' progress bars and messages (``progress=True``), so a line printed while a
+    bar is drawn lands above it instead of through it."""
+    from synrank.runtime.progress import to_stderr
+
+    to_stderr(message)

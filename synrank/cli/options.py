@@ -23,7 +23,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from synrank.config import choices_of, help_of
+from synrank.config import choices_of, default_of, help_of
 from synrank.runtime.config import RUNTIME_SETTINGS  # shown in their own panel of --help
 
 # Settings that name a file synrank writes (a folder when the field says ``folder=True``).
@@ -101,11 +101,9 @@ def config_command(
 def _parameter(cls: type, f: dataclasses.Field[Any], hint: Any) -> inspect.Parameter:
     """The Typer parameter for field ``f``: type, default, help and spelling from the dataclass."""
     meta = f.metadata
-    if f.default is not dataclasses.MISSING:
-        default: Any = f.default
-    elif f.default_factory is not dataclasses.MISSING:
-        default = f.default_factory()
-    else:
+    try:
+        default: Any = default_of(cls, f.name)
+    except KeyError:
         # Required, but a --config file may give it: click must not insist before the file is read. The
         # command checks it after merging (_require) and says it is missing as click would.
         default = None
