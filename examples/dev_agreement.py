@@ -40,7 +40,7 @@ def differences(base: dict, a: dict, b: dict, metric: str) -> dict[str, tuple[in
     for subset in SUBSETS:
         qids = sorted(q for q, row in base.items() if subset == "all" or (row.get(metric, 0.0) < 1.0 - 1e-9) == (subset == "hard"))
         d = np.array([a.get(q, {}).get(metric, 0.0) - b.get(q, {}).get(metric, 0.0) for q in qids])
-        p = float(stats.ttest_rel(d, np.zeros_like(d)).pvalue) if len(d) > 1 and d.any() else float("nan")
+        p = float(stats.ttest_1samp(d, 0.0).pvalue) if len(d) > 1 and d.any() else float("nan")  # = paired t of A vs B
         out[subset] = (len(qids), float(d.mean()) if len(d) else float("nan"), p)
     return out
 
