@@ -15,6 +15,8 @@ chosen by PYTHONPATH (so the generic wheel and the native build are measured by 
   1.5b              qwen2.5-coder-1.5b on synrank's route (native), fewer prompts
   docs-*            the SyCL documents task (decode-bound), generic vs native, tokens/s
   shards            one engine with 2 threads vs two engines with 1 thread each, side by side, on the same prompts
+  cache-ram         synrank's route with llama.cpp's host prompt cache at each of --cache-ram-sizes MiB (0 = off;
+                    8192 is llama.cpp's default): prompts/min and the process's peak RSS
   variation         `synrank generate` twice with the same seed, default (4 slots) and --deterministic, and
                     --deterministic in reading order: how many records differ between the two runs
 
@@ -46,7 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCIFACT = Path(os.environ.get("SYNRANK_DATASETS") or REPO.parent / "shared" / "datasets") / "scifact"
 TYPES = "question,claim,keywords,title"
 ROUTES = ("generic-chunked", "native-chunked", "native-synrank", "server", "1.5b", "docs-generic", "docs-native", "shards",
-          "variation")
+          "variation", "cache-ram")
 
 
 # --- child side -----------------------------------------------------------------------------------
@@ -67,10 +69,10 @@ def _task_and_slots(n_prompts: int, task: str, shard: str | None = None):
     return cfg, t, list(units(_Inputs(t, str(cfg.input), cfg.limit), t, cfg.shard_spec, set()))
 
 
-def _backend(model: str, slots: int, threads: int):
+def _backend(model: str, slots: int, threads: int, cache_ram: int):
     from synrank.llm.factory import BackendOptions, create_backend
 
-    return create_backend("llamacpp", BackendOptions(model=model, slots=slots, threads=threads, seed=42))
+    return create_backend("llamacpp", BackendOptions(model=model, slots=slots, threads=threads, seed=42, cache_ram=cache_ram))
 
 
 def _summary(comps, seconds: float, load: float) -> dict:
@@ -93,7 +95,7 @@ def child(args: argparse.Namespace) -> None:
     cfg, task, todo = _task_and_slots(args.prompts, args.task, args.shard)
     sampling = sampling_for(cfg, task)
     t0 = time.perf_counter()
-    backend = _backend(args.model, args.slots, args.threads)
+    backend = _backend(args.model, args.slots, args.threads, args.cache_ram)
     load = time.perf_counter() - t0
     comps: list[Completion] = []
     with backend:
@@ -110,7 +112,10 @@ def child(args: argparse.Namespace) -> None:
             t1 = time.perf_counter()
             run_units(task, todo, engine, None, None, meta={}, chunk_prompts=4096)
         seconds = time.perf_counter() - t1
-    print(json.dumps(_summary(comps, seconds, load)))
+    import resource
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(json.dumps({**_summary(comps, seconds, load), "peak_rss_mb": round(peak_mb)}))
 
 
 def server_child(args: argparse.Namespace) -> None:
@@ -257,6 +262,8 @@ def main() -> None:
     ap.add_argument("--shard", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--task", default="queries", help=argparse.SUPPRESS)
     ap.add_argument("--variation", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--cache-ram", type=int, default=8192, help=argparse.SUPPRESS)
+    ap.add_argument("--cache-ram-sizes", default="0,8192", help="cache-ram route: host prompt cache sizes in MiB to compare")
     ap.add_argument("--generic", type=Path, help="folder with the generic xllamacpp wheel unpacked")
     ap.add_argument("--native", type=Path, help="folder with the native xllamacpp build unpacked")
     ap.add_argument("--server-bin", help="a llama-server compiled natively on this machine")
@@ -299,6 +306,11 @@ def main() -> None:
             res["shards-2x1"] = shards(args)
         elif route == "variation":
             res[route] = variation(args)
+        elif route == "cache-ram":
+            for size in (int(x) for x in args.cache_ram_sizes.split(",")):
+                res[f"cache-ram-{size}"] = run_child(args.native, "--route", "synrank", "--cache-ram", str(size), *_common(args))
+                print(f"cache-ram-{size:<6} {json.dumps(res[f'cache-ram-{size}'])}", flush=True)
+            continue
         else:
             raise SystemExit(f"unknown route {route!r}")
         key = "shards-2x1" if route == "shards" else route
@@ -309,13 +321,20 @@ def main() -> None:
         if k == "variation":
             continue
         ratio = f"{v['prompts_per_min'] / base:.2f}" if base and not k.startswith("docs") else ""
-        print(f"{k:16} {v['prompts_per_min']:12.1f} {v.get('completion_tokens_per_s', 0):9.1f} {v.get('reuse', 0):6.1%}   {ratio}")
+        rss = f"   peak RSS {v['peak_rss_mb']:,} MB" if "peak_rss_mb" in v else ""
+        print(f"{k:16} {v['prompts_per_min']:12.1f} {v.get('completion_tokens_per_s', 0):9.1f} {v.get('reuse', 0):6.1%}   {ratio}{rss}")
     if "native-synrank" in res and "server" in res:
         print(f"native-synrank / server: {res['native-synrank']['prompts_per_min'] / res['server']['prompts_per_min']:.2f}")
     if "docs-generic" in res and "docs-native" in res:
         print(f"docs tokens/s native / generic: {res['docs-native']['completion_tokens_per_s'] / res['docs-generic']['completion_tokens_per_s']:.2f}")
     if "shards-2x1" in res and "native-synrank" in res:
         print(f"2 engines x 1 thread / 1 engine x 2 threads (prompts/min): {res['shards-2x1']['prompts_per_min'] / res['native-synrank']['prompts_per_min']:.2f}")
+    sizes = [k for k in res if k.startswith("cache-ram-")]
+    if len(sizes) > 1:
+        first = res[sizes[0]]
+        for k in sizes[1:]:
+            print(f"{k} / {sizes[0]}: prompts/min {res[k]['prompts_per_min'] / first['prompts_per_min']:.2f}, "
+                  f"peak RSS {res[k]['peak_rss_mb'] / first['peak_rss_mb']:.2f}")
     if "variation" in res:
         v = res["variation"]
         print(f"records differing between two runs of the same command ({v['prompts']} queries): default {v['default_runs_differ']}, "

@@ -1,4 +1,4 @@
-"""Systems to compare: `synrank eval` results JSON files, or TREC runs scored against qrels.
+"""Systems to compare: `synrank eval` results JSON files, or runs (TREC, search/score JSONL) scored against qrels.
 
 Each input becomes a :class:`System` holding per-query metric values; :func:`align` lines them up into one
 ``(systems, metrics, queries)`` array over a common query list.
@@ -26,7 +26,7 @@ MIN_OVERLAP = 0.5
 class System:
     name: str
     path: str
-    kind: str  # "results" (eval JSON) or "run" (TREC run + qrels)
+    kind: str  # "results" (eval JSON) or "run" (a run + qrels)
     per_query: dict[str, dict[str, float]]
     metrics: list[str]
     # Query ids the system really answered (a TREC run's queries; every query of a results file).
@@ -69,7 +69,10 @@ def read_text(path: str | Path) -> str:
 
 
 def looks_like_json(path: str | Path) -> bool:
-    """True when the file's first non-blank character opens a JSON object."""
+    """True when the file is one JSON object (an eval results file); candidate lists (``synrank search`` or
+    ``score`` JSONL, one object per line) are runs, as TREC files are."""
+    from synrank.formats.runs import is_candidates_jsonl
+
     if str(path) == "-":
         return read_text(path).lstrip().startswith("{")
     with open_text(path) as fh:
@@ -77,7 +80,7 @@ def looks_like_json(path: str | Path) -> bool:
             chunk = fh.read(4096)
         except UnicodeDecodeError:
             raise InputError("not valid UTF-8 text", path=display_name(path)) from None
-    return chunk.lstrip().startswith("{")
+    return chunk.lstrip().startswith("{") and not is_candidates_jsonl(path)
 
 
 def load_results(path: str | Path, name: str) -> System:
@@ -116,14 +119,15 @@ def load_results(path: str | Path, name: str) -> System:
 
 
 def load_run(path: str | Path, name: str, qrels: dict[str, dict[str, int]], qrels_name: str, metrics: Sequence[str], rel_level: int) -> System:
-    """Read a TREC run and compute its per-query metrics over every judged query (pytrec_eval)."""
+    """Read a run (TREC, or ``synrank search`` / ``score`` JSONL: a teacher's order of the lists) and compute its
+    per-query metrics over every judged query (pytrec_eval)."""
     from synrank.evaluate.metrics import evaluate_run
-    from synrank.formats.runs import read_trec_run
+    from synrank.formats.runs import read_run
 
     shown = display_name(path)
     if str(path) == "-":
-        raise InputError("a TREC run cannot be read from stdin (only a results JSON can): pass it as a file", path=shown)
-    run = read_trec_run(path)
+        raise InputError("a run cannot be read from stdin (only a results JSON can): pass it as a file", path=shown)
+    run = read_run(path)
     judged = {q for q, docs in qrels.items() if docs}
     shared = judged & set(run)
     if not shared:

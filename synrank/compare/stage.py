@@ -35,7 +35,8 @@ def _choice(value: str, allowed: tuple[str, ...], setting_name: str, aliases: di
 @dataclass
 class CompareConfig:
     inputs: list[str] = setting(
-        help="Two or more `synrank eval` results JSON files, or TREC runs (then give --qrels); - reads one results file from stdin.",
+        help="Two or more `synrank eval` results JSON files, or runs (then give --qrels): TREC files, or `synrank search` / "
+        "`score` JSONL (a teacher's order of the lists); - reads one results file from stdin.",
         positional=True, metavar="FILE",
     )
     baseline: str | None = setting(
@@ -46,12 +47,12 @@ class CompareConfig:
         None, help="System names in input order (repeat, or comma-separate); default: file stems.",
         short="-n",
     )
-    qrels: str | None = setting(None, help="Qrels (TREC, BEIR TSV or JSONL) to score TREC run inputs with.")
+    qrels: str | None = setting(None, help="Qrels (TREC, BEIR TSV or JSONL) to score run inputs with.")
     metrics: str | None = setting(
         None, help="Comma-separated metrics; default: those of the first results file, or nDCG@10,R@100,RR@10,AP for runs.",
         short="-m",
     )
-    rel_level: int = setting(1, help="TREC runs: minimum grade counted relevant by binary metrics (TREC DL uses 2).")
+    rel_level: int = setting(1, help="Runs: minimum grade counted relevant by binary metrics (TREC DL uses 2).")
     intersect: bool = setting(
         False, help="Compare only on queries every system answered (default: a missing query counts 0)."
     )
@@ -216,7 +217,7 @@ def _read_systems(cfg: CompareConfig, names: list[str], info: Callable[[str], No
     if not all(kinds):
         first_run = display_name(cfg.inputs[kinds.index(False)])
         if cfg.qrels is None:
-            raise ConfigError(f"{first_run} is not a results JSON file, so it is read as a TREC run: give qrels to score it", setting="qrels")
+            raise ConfigError(f"{first_run} is not a results JSON file, so it is read as a run: give qrels to score it", setting="qrels")
         from synrank.evaluate.metrics import DEFAULT_METRICS, parse_metrics
         from synrank.formats.qrels import read_qrels
 

@@ -13,6 +13,7 @@ from synrank.errors import ConfigError
 from synrank.generate.levels import MAX_LEVELS
 from synrank.generate.shard import parse_shard
 from synrank.llm.factory import BACKENDS
+from synrank.llm.llamacpp_backend import CACHE_RAM_MIB
 from synrank.runtime.config import RuntimeConfig, UsesRuntime
 
 DEFAULT_TYPES = "title,claim,question,keywords,msmarco,natural"
@@ -125,6 +126,11 @@ class GenerateConfig(UsesRuntime):
     slots: int = setting(4, help="llamacpp: sequences decoded in parallel (continuous batching).")
     ctx_size: int = setting(
         0, help="llamacpp: total context in tokens over all slots; 0 = the backend's default (slots x 2048)."
+    )
+    cache_ram: int = setting(
+        CACHE_RAM_MIB,
+        help="llamacpp: host-memory prompt cache in MiB (llama.cpp's --cache-ram), where finished prompts' states are "
+        "kept for later prompts that begin the same way; 0 = off, -1 = no limit.",
     )
     # Also sizes llama.cpp's own thread pool, so the help says so.
     threads: int = setting_from(

@@ -237,6 +237,7 @@ def _backend_options(cfg: GenerateConfig):
         threads=cfg.threads,
         slots=1 if cfg.deterministic else cfg.slots,
         ctx_size=cfg.ctx_size,
+        cache_ram=cfg.cache_ram,
     )
 
 

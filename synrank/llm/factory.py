@@ -7,6 +7,7 @@ from typing import Any
 
 from synrank.errors import ConfigError
 from synrank.llm.base import LLMBackend
+from synrank.llm.llamacpp_backend import CACHE_RAM_MIB
 
 BACKENDS = ("auto", "transformers", "vllm", "openai", "llamacpp")
 
@@ -38,6 +39,7 @@ class BackendOptions:
     threads: int = 0  # 0 = all available cores
     slots: int = 4  # parallel sequences decoded together (continuous batching)
     ctx_size: int = 0  # total context over all slots; 0 = slots x the longest prompt + answer the engine needs
+    cache_ram: int = CACHE_RAM_MIB  # llama.cpp's host prompt cache in MiB; 0 = off, -1 = no limit
 
 
 def resolve_backend_name(name: str, model: str | None = None) -> str:
@@ -94,6 +96,7 @@ def create_backend(name: str, opts: BackendOptions) -> LLMBackend:
             threads=opts.threads,
             slots=opts.slots,
             ctx_size=opts.ctx_size,
+            cache_ram=opts.cache_ram,
             seed=opts.seed,
         )
     if name == "openai":

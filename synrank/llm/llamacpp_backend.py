@@ -35,6 +35,10 @@ from synrank.llm.base import BackendBase, ChatRequest, Completion, SamplingConfi
 from synrank.llm.engine_build import ENGINE_VERSION
 
 INSTALL_HINT = f"pip install 'xllamacpp=={ENGINE_VERSION}' (or pip install 'synrank[llamacpp]', or make setup)"
+# llama.cpp's host-memory prompt cache (MiB), off: synrank pins each prompt to the slot whose KV cache holds its
+# prefix, so the host copies are never read (same reuse with or without them), while llama.cpp's default of 8192
+# grew a 1.5B judge to 8.8 GB and cost 6 % of the speed (docs/benchmarks.md, "llama.cpp's host prompt cache").
+CACHE_RAM_MIB = 0
 CTX_PER_SLOT = 2048  # query/passage prompts are ~300-600 tokens plus <= 256 generated; room for few-shot examples
 
 
@@ -90,6 +94,7 @@ class LlamaCppBackend(BackendBase):
         threads: int = 0,
         slots: int = 4,
         ctx_size: int = 0,
+        cache_ram: int = CACHE_RAM_MIB,
         seed: int = 42,
         cache_prompt: bool = True,
     ) -> None:
@@ -97,6 +102,8 @@ class LlamaCppBackend(BackendBase):
             raise ConfigError("must be 0 (all cores) or more", setting="threads")
         if slots < 1:
             raise ConfigError("must be at least 1", setting="slots")
+        if cache_ram < -1:
+            raise ConfigError(f"must be -1 (no limit), 0 (off) or a size in MiB (got {cache_ram})", setting="cache_ram")
         if ctx_size < 0:
             raise ConfigError(f"must be 0 (= slots x {CTX_PER_SLOT}) or more", setting="ctx_size")
         xlc = import_engine()
@@ -110,10 +117,12 @@ class LlamaCppBackend(BackendBase):
             raise ConfigError(f"{self.ctx_size} tokens over {slots} slots leaves under 256 per slot", setting="ctx_size")
         self.seed = seed
         self.cache_prompt = cache_prompt
+        self.cache_ram = cache_ram
         params = xlc.CommonParams()
         params.model.path = self.model_path
         params.n_ctx = self.ctx_size  # split evenly over the slots by llama.cpp
         params.n_parallel = slots
+        params.cache_ram_mib = cache_ram
         params.cpuparams.n_threads = self.threads
         params.cpuparams_batch.n_threads = self.threads
         params.sampling.seed = seed
@@ -144,6 +153,7 @@ class LlamaCppBackend(BackendBase):
             "slots": self.slots,
             "ctx_size": self.ctx_size,
             "cache_prompt": self.cache_prompt,
+            "cache_ram_mib": self.cache_ram,
         }
 
     def payload(self, request: ChatRequest, sampling: SamplingConfig) -> dict[str, Any]:

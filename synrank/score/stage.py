@@ -27,6 +27,7 @@ from synrank.runtime.config import RuntimeConfig, UsesRuntime
 from synrank.score.filters import FilterConfig
 from synrank.score.fusion import FUSIONS, RRF_K
 from synrank.score.lists import STUDENT_INPUT, TOP
+from synrank.score.teachers.llm import JUDGE_BACKENDS
 from synrank.score.teachers.t5 import MONOT5_SCORES, MONOT5_TEMPLATE, MONOT5_TOKENS, RANKT5_TEMPLATE, RANKT5_TOKEN, check_template, split_token_pair
 
 DEFAULT_TEACHER = "bi-encoder:minilm"
@@ -81,6 +82,12 @@ class ScoreConfig(FilterConfig, UsesRuntime):
     rankt5_template: str = setting(RANKT5_TEMPLATE, help="rankt5 teachers: the input, with {query} and {passage}.")
     rankt5_token: str = setting(RANKT5_TOKEN, help="rankt5 teachers: the token whose first-step logit is the score.")
     llm_levels: int = setting(4, help="llm teacher: number of relevance levels (TREC DL scale for 4).")
+    llm_backend: str = setting(
+        "auto",
+        help="llm teacher: auto (llamacpp for a GGUF model such as qwen2.5-coder-1.5b when the engine is installed, "
+        "as generate does; else transformers), llamacpp or transformers.",
+        choices=JUDGE_BACKENDS,
+    )
     query_prefix: str = setting("", help="bi-encoder teacher: prefix for queries (e.g. 'query: ').")
     doc_prefix: str = setting("", help="bi-encoder teacher: prefix for passages (e.g. 'passage: ').")
     no_title: bool = setting(False, help="Passage text from --corpus without the title.")
@@ -274,6 +281,8 @@ def _scores_key(cfg: ScoreConfig) -> dict[str, Any]:
         key["monot5"] = [cfg.monot5_score, cfg.monot5_template, cfg.monot5_tokens]
     if "rankt5" in kinds:
         key["rankt5"] = [cfg.rankt5_template, cfg.rankt5_token]
+    if "llm" in kinds:  # llama.cpp's kernels and transformers' dequantised weights give slightly different scores
+        key["llm_backend"] = cfg.llm_backend
     return key
 
 
@@ -313,6 +322,8 @@ def _make_teachers(cfg: ScoreConfig, lists: list[Any], info: Callable[[str], Non
             tconf,
             corpus=cfg.corpus,
             llm_levels=cfg.llm_levels,
+            llm_backend=cfg.llm_backend,
+            threads=cfg.threads,
             query_prefix=cfg.query_prefix,
             doc_prefix=cfg.doc_prefix,
             log=info,
@@ -432,19 +443,6 @@ class FuseResult:
         return len(self.fused)
 
 
-def read_run(path: str) -> dict[str, dict[str, float]]:
-    """A TREC run, or ``synrank search`` JSONL (candidates with scores; rank-only lists get 1/rank)."""
-    from synrank.formats.runs import read_trec_run
-    from synrank.score.lists import first_nonblank, read_lists
-
-    if not first_nonblank(path).lstrip().startswith("{"):  # raises on an empty file
-        return read_trec_run(path)
-    return {
-        qid: {c.doc_id: float(c.score) if c.score is not None else 1.0 / (c.rank or 1) for c in ql.candidates}
-        for qid, ql in read_lists(path).items()
-    }
-
-
 def run_fuse(cfg: FuseConfig, *, progress: ProgressArg = None) -> FuseResult:
     """Fuse the runs query by query and write a TREC run with a manifest beside it (through
     :func:`synrank.formats.outputs.guarded_output`: never over an input or a file synrank did not write).
@@ -452,7 +450,7 @@ def run_fuse(cfg: FuseConfig, *, progress: ProgressArg = None) -> FuseResult:
     from synrank.formats.io import display_name
     from synrank.formats.manifest import make_manifest
     from synrank.formats.outputs import guarded_output
-    from synrank.formats.runs import write_trec_run
+    from synrank.formats.runs import read_run, write_trec_run
     from synrank.runtime.progress import reporter
     from synrank.score.fusion import fuse_runs
 

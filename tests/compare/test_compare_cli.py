@@ -90,6 +90,33 @@ def test_trec_runs_with_qrels_equal_results_files(cli, inputs):
     assert json.loads(c.stdout)["systems"] != sb
 
 
+def test_search_and_score_lists_are_runs(cli, inputs, tmp_path):
+    """A teacher ranked by the real qrels: `score` output orders each list by its `score`, a rank-only list by rank.
+    nDCG@10 by hand: the relevant document first gives 1, second 1/log2(3), third 1/log2(4) = 0.5."""
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td5\t1\n")
+    lists = {
+        "teacher": [{"query_id": "q1", "query": "a", "candidates": [{"doc_id": "d2", "score": 0.9, "rank": 1}, {"doc_id": "d1", "score": 2.5, "rank": 2}]},
+                    {"query_id": "q2", "query": "b", "candidates": [{"doc_id": "d4", "score": 3.0}, {"doc_id": "d6", "score": 1.0}, {"doc_id": "d5", "score": 0.5}]}],
+        "ranks": [{"query_id": "q1", "candidates": [{"doc_id": "d2", "rank": 1}, {"doc_id": "d1", "rank": 2}]},
+                  {"query_id": "q2", "candidates": [{"doc_id": "d5", "rank": 1}, {"doc_id": "d4", "rank": 2}]}],
+    }
+    paths = []
+    for name, recs in lists.items():
+        paths.append(tmp_path / f"{name}.jsonl")
+        paths[-1].write_text("".join(json.dumps(r) + "\n" for r in recs))
+    trec = tmp_path / "trec.run"
+    trec.write_text("q1 Q0 d1 1 2 t\nq2 Q0 d4 1 2 t\nq2 Q0 d5 2 1 t\n")
+    r = cli("compare", trec, *paths, "--qrels", qrels, "-m", "nDCG@10", "-f", "json", "-c", "none")
+    assert r.code == 0, r.stderr
+    means = {s["name"]: s["metrics"]["nDCG@10"]["mean"] for s in json.loads(r.stdout)["systems"]}
+    third, second = 0.5, 1 / np.log2(3)
+    assert means == pytest.approx({"trec": (1 + second) / 2, "teacher": (1 + third) / 2, "ranks": (second + 1) / 2})
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query_id": "q1", "candidates": [{"doc_id": "d1", "score": "high"}]}\n')
+    _one_error_line(cli("compare", trec, bad, "--qrels", qrels), "bad.jsonl:1", "score 'high' is not a number")
+
+
 def test_missing_queries_count_zero_or_are_dropped(cli, inputs, tmp_path):
     base = json.loads(inputs["json"]["bm25"].read_text())
     other = json.loads(inputs["json"]["bm25-notitle"].read_text())
@@ -128,7 +155,7 @@ def test_results_file_from_stdin(cli, inputs, monkeypatch):
     monkeypatch.setattr(inputs_module, "_STDIN_TEXT", [])
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(inputs["trec"]["bm25"].read_bytes())))
     r = cli("compare", "-", inputs["trec"]["bm25-nostem"], "--qrels", inputs["qrels"])
-    _one_error_line(r, "<stdin>", "TREC run cannot be read from stdin")
+    _one_error_line(r, "<stdin>", "run cannot be read from stdin")
 
 
 def test_csv_parses_back_to_the_json_numbers(cli, inputs):

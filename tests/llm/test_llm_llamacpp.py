@@ -106,6 +106,28 @@ def test_prompt_cache_reuses_a_shared_prefix(smol_backend):
     assert cached[False][0] == 0
 
 
+def test_cache_ram_keeps_an_evicted_prompt_for_later(smol_backend):
+    """llama.cpp's host prompt cache (--cache-ram): on one slot, A then B evicts A's tokens from the slot; A again
+    is restored from host memory when the cache is on, and computed again when it is off (0)."""
+    from synrank.llm.llamacpp_backend import LlamaCppBackend
+
+    def req(topic):
+        system = f"You write search queries about {topic} for a test collection. " * 12
+        return [ChatRequest(({"role": "system", "content": system}, {"role": "user", "content": "One query."}), seed=1)]
+
+    cached = {}
+    for cache_ram in (64, 0):
+        with LlamaCppBackend(smol_backend.model_path, threads=2, slots=1, ctx_size=1024, cache_ram=cache_ram) as one_slot:
+            assert one_slot.info()["cache_ram_mib"] == cache_ram
+            for topic in (TOPICS[0], TOPICS[1]):
+                one_slot.generate(req(topic), SamplingConfig(temperature=0.0, max_new_tokens=2))
+            again = one_slot.generate(req(TOPICS[0]), SamplingConfig(temperature=0.0, max_new_tokens=2))[0]
+        cached[cache_ram] = again.extra["cached_tokens"] / again.prompt_tokens
+    assert cached[64] > 0.9 and cached[0] < 0.2, cached
+    with pytest.raises(ConfigError, match="-1 .no limit., 0 .off."):
+        LlamaCppBackend(smol_backend.model_path, cache_ram=-2)
+
+
 def test_closed_backend_refuses_work(smollm2_gguf):
     from synrank.llm.factory import BackendOptions, create_backend
 
@@ -190,13 +212,14 @@ def test_generate_cli_llamacpp_end_to_end(cli, tmp_path):
     )
     out = tmp_path / "q.jsonl"
     res = cli("generate", "--task", "queries", "--types", "question", "--backend", "llamacpp", "--model", "smollm2",
-              "--slots", "2", "--ctx-size", "2048", "--threads", "2", "--max-retries", "3", corpus, "--out", out)
+              "--slots", "2", "--ctx-size", "2048", "--cache-ram", "16", "--threads", "2", "--max-retries", "3", corpus, "--out", out)
     assert res.code == 0, res.stderr
     records = read_jsonl(out)
     rejects = read_jsonl(Path(str(out) + ".rejects.jsonl")) if Path(str(out) + ".rejects.jsonl").exists() else []
     assert len(records) + len(rejects) == 3 and len(records) >= 1
     manifest = json.loads(Path(str(out) + ".manifest.json").read_text())
     assert manifest["backend"]["backend"] == "llamacpp" and manifest["backend"]["slots"] == 2 and manifest["backend"]["ctx_size"] == 2048
+    assert manifest["backend"]["cache_ram_mib"] == 16
 
 
 @pytest.mark.slow  # two synrank processes (~40 s)

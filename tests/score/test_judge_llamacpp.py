@@ -44,3 +44,30 @@ def test_unknown_judge_backend_is_refused():
 
     with pytest.raises(ConfigError, match="unknown LLM judge backend"):
         LLMJudgeTeacher("smollm2", backend="vllm")
+
+
+@pytest.mark.slow  # SmolLM2 on both backends, ~25 s
+def test_score_command_judges_on_llamacpp_for_a_gguf_model_unless_told_otherwise(cli, tmp_path, smollm2_gguf):
+    """`--teacher llm:MODEL` follows generate's backend rule: auto runs a GGUF alias on llama.cpp (and says so in the
+    manifest); `--llm-backend transformers` runs the same weights dequantised, the reference the scores must agree
+    with (within the quantised kernels' difference)."""
+    import json
+
+    queries = {"q0": PAIRS[0][0], "q1": PAIRS[2][0]}
+    passages = {f"d{i}": p for i, (_q, p) in enumerate(PAIRS)}
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": d, "title": "", "text": t}) + "\n" for d, t in passages.items()))
+    cands = tmp_path / "cands.jsonl"
+    recs = [{"query_id": q, "query": text, "candidates": [{"doc_id": d, "score": 1.0} for d in ("d0", "d1", "d2", "d3")]}
+            for q, text in queries.items()]
+    cands.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    scores, backends = {}, {}
+    for name, flags in (("auto", []), ("transformers", ["--llm-backend", "transformers", "--dtype", "fp32"])):
+        out = tmp_path / f"{name}.jsonl"
+        r = cli("score", cands, "--corpus", corpus, "--teacher", "llm:smollm2", "--threads", "2", "-o", out, *flags)
+        assert r.code == 0, r.stderr
+        lists = [json.loads(x) for x in out.read_text().splitlines()]
+        scores[name] = np.array([[c["score"] for c in sorted(ql["candidates"], key=lambda c: c["doc_id"])] for ql in lists])
+        backends[name] = json.loads(out.with_name(out.name + ".manifest.json").read_text())["model"][0]["backend"]
+    assert backends == {"auto": "llamacpp", "transformers": "transformers"}
+    np.testing.assert_allclose(scores["auto"], scores["transformers"], atol=0.2)

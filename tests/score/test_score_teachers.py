@@ -99,7 +99,7 @@ def test_bi_encoder_teacher_minilm_on_real_scifact(scifact_dir, minilm_path):
 def test_llm_judge_smollm2_real(smollm2_gguf):
     """The bundled SmolLM2 (GGUF, via transformers) judges real pairs: scores are expected levels in [0, 3],
     deterministic, and equal to the probabilities read from the model for each prompt alone."""
-    teacher = make_teacher("llm:smollm2", TeacherConfig(device="cpu", dtype="fp32"))
+    teacher = make_teacher("llm:smollm2", TeacherConfig(device="cpu", dtype="fp32"), llm_backend="transformers")
     queries = ["what is the capital of france", "what is the capital of france", "symptoms of flu"]
     texts = [
         "Paris is the capital and largest city of France.",

@@ -28,6 +28,8 @@ def make_teacher(
     *,
     corpus: str | Path | None = None,
     llm_levels: int = 4,
+    llm_backend: str = "auto",
+    threads: int = 0,
     query_prefix: str = "",
     doc_prefix: str = "",
     log: Any = None,
@@ -61,7 +63,7 @@ def make_teacher(
         return BM25Teacher(model, corpus=corpus, log=log)
     from synrank.score.teachers.llm import LLMJudgeTeacher
 
-    return LLMJudgeTeacher(model, config, levels=llm_levels)
+    return LLMJudgeTeacher(model, config, levels=llm_levels, backend=llm_backend, threads=threads)
 
 
 __all__ = ["KINDS", "Teacher", "TeacherConfig", "make_teacher", "parse_teacher_spec"]
