@@ -77,7 +77,13 @@ def read_candidates_run(path: str | Path) -> Run:
 
 def read_run(path: str | Path) -> Run:
     """A TREC run, or candidate lists (``synrank search`` / ``score`` JSONL)."""
-    return read_candidates_run(path) if is_candidates_jsonl(path) else read_trec_run(path)
+    if is_candidates_jsonl(path):
+        return read_candidates_run(path)
+    for lineno, line in iter_lines(path):
+        if line.lstrip().startswith("{"):  # JSON, but not candidate lists (e.g. generate output, an eval file)
+            raise InputError("not a run: JSON without 'candidates' (runs are TREC files or search/score JSONL)", path=display_name(path), line=lineno)
+        break
+    return read_trec_run(path)
 
 
 def write_trec_run(

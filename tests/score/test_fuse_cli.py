@@ -60,6 +60,12 @@ def test_bad_inputs_one_line(cli, tmp_path, two_runs):
     bad = _write(tmp_path / "bad.trec", ["q1 Q0 d1 1 nine A"])
     res = cli("fuse", a, bad, "--out", tmp_path / "o.trec")
     assert res.code == 2 and "bad.trec:1" in res.stderr and "Traceback" not in res.stderr
+    docs = _write(tmp_path / "docs.jsonl", [json.dumps({"query_id": "q1", "query": "x", "documents": [{"doc_id": "a", "level": 3, "text": "t"}]})])
+    res = cli("fuse", a, docs, "--out", tmp_path / "o.trec")
+    assert res.code == 2 and "docs.jsonl:1" in res.stderr and "without 'candidates'" in res.stderr
+    score_no = _write(tmp_path / "s.jsonl", [json.dumps({"query_id": "q1", "candidates": [{"doc_id": "d1", "score": None, "rank": 0}, {"doc_id": "d1"}]})])
+    res = cli("fuse", a, score_no, "--out", tmp_path / "o.trec")
+    assert res.code == 2 and "s.jsonl:1" in res.stderr and "appears twice" in res.stderr
     res = cli("fuse", a, "--out", tmp_path / "o.trec")
     assert res.code == 2 and "at least two runs" in res.stderr
     res = cli("fuse", a, a, "--method", "borda", "--out", tmp_path / "o.trec")
