@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Report the llama.cpp engine (--backend llamacpp): its build (native for this CPU, or the generic
         wheel), the CPU kernels it was compiled with, and this CPU's features it leaves unused."""
-        from synrank.llm.engine_build import engine_report
+        from synrank.llm.engine_build import AMX_REFERENCE, engine_report
 
         rep = engine_report()
         if as_json:
@@ -91,6 +91,8 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"cpu:      {rep['cpu']} ({', '.join(rep['cpu_features']) or 'no listed features'})")
         if rep["unused_cpu_features"]:
             typer.echo(f"unused:   {', '.join(rep['unused_cpu_features'])} (synrank models build-engine compiles for this CPU)")
+        if rep["off_cpu_features"]:
+            typer.echo(f"off:      {', '.join(rep['off_cpu_features'])} (llama.cpp's AMX kernels crash on such CPUs, {AMX_REFERENCE})")
 
     @config_command(models_app, "build-engine", EngineBuildConfig)
     def build_engine_cmd(settings: dict[str, Any]) -> None:

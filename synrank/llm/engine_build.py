@@ -18,7 +18,8 @@ a key made of the engine version and this CPU's instruction-set flags
 no-op, a fresh clone installs the cached wheel in seconds, and a machine with other flags builds its own.
 A marker in the environment (``<prefix>/share/synrank/engine.json``) records which wheel is installed and
 the flags it needs; :func:`check_native_engine` refuses, in one line, to load it on a CPU that lacks one
-(instead of the process dying of SIGILL). Whenever the build cannot happen (no compiler, no network, a
+(instead of the process dying of SIGILL). llama.cpp's AMX kernels stay out of the native build (see
+``compile_flags``); a build that has them is refused on an AMX CPU the same way. Whenever the build cannot happen (no compiler, no network, a
 compile error), the generic wheel stays and one line says so: setup never fails for this.
 """
 
@@ -52,7 +53,31 @@ CMAKE_ARGS = ("-DGGML_NATIVE=ON", "-DLLAMA_BUILD_BORINGSSL=OFF", "-DLLAMA_OPENSS
 KERNEL_FLAGS = ("avx", "avx2", "f16c", "fma", "bmi2", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512vbmi",
                 "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16", "asimd", "sve", "i8mm", "asimddp")
 
+# llama.cpp's AMX matrix kernels crash on some CPUs that have AMX: a segfault in ggml_backend_amx_mul_mat at the
+# first forward pass with Q4_K_M weights (ggml-org/llama.cpp#20824, closed upstream as stale without a fix; dspy
+# dropped ggml's AMX variant for the same crash, stanfordnlp/dspy#10079). Seen here on a 2-core Xeon with amx_tile,
+# amx_int8 and amx_bf16: `synrank generate` died before its first answer. -march=native turns the kernels on, so
+# the native build turns them off again (an explicit -mno-* wins over -march's defaults in gcc and clang, whatever
+# the order); the AVX512-VNNI kernels do the same work. Names: /proc/cpuinfo flag -> compiler ISA option.
+AMX_FLAGS = {"amx_tile": "amx-tile", "amx_int8": "amx-int8", "amx_bf16": "amx-bf16"}
+AMX_REFERENCE = "ggml-org/llama.cpp#20824"
+
 Log = Callable[[str], None]
+
+
+def compile_flags(flags: list[str] | None = None) -> list[str]:
+    """The C/C++ flags the native build adds for a CPU with these features: AMX off where the CPU has it."""
+    flags = cpu_flags() if flags is None else flags
+    if not any(f in flags for f in AMX_FLAGS):
+        return []
+    return [f"-mno-{isa}" for isa in AMX_FLAGS.values()]
+
+
+def engine_folder(version: str, key: str, flags: list[str]) -> Path:
+    """Where this CPU's wheel is cached; the name also says what the build left out, so a wheel compiled before
+    AMX was switched off is never taken for one without it."""
+    suffix = "-noamx" if compile_flags(flags) else ""
+    return engine_cache_dir() / f"{ENGINE_PACKAGE}-{version}-{key}{suffix}"
 
 
 # The xllamacpp release synrank is written against (pyproject's `llamacpp` extra pins the same); the backend
@@ -134,11 +159,17 @@ def check_native_engine() -> None:
     marker = read_marker()
     if marker is None:
         return
-    missing = sorted(set(marker.get("cpu_flags") or []) - set(cpu_flags()) & set(KERNEL_FLAGS))
+    flags = cpu_flags()
+    missing = sorted(set(marker.get("cpu_flags") or []) - set(flags) & set(KERNEL_FLAGS))
     if missing:
         raise ConfigError(
             f"the llama.cpp engine in this environment was compiled for another CPU (it may use {', '.join(missing)}, "
             "which this CPU lacks): run `synrank models build-engine` (or make setup) to build one for this CPU"
+        )
+    if not set(compile_flags(flags)) <= set(marker.get("compile_flags") or []):
+        raise ConfigError(
+            "the llama.cpp engine in this environment was compiled with llama.cpp's AMX kernels, which crash on "
+            f"this CPU ({AMX_REFERENCE}): run `synrank models build-engine` to build one without them"
         )
 
 
@@ -199,6 +230,7 @@ def _write_marker(wheel: Path, key: str, flags: list[str]) -> None:
     path = marker_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"version": engine_version(), "wheel": str(wheel), "cpu_key": key, "cpu_flags": flags,
+            "compile_flags": compile_flags(flags),
             "cpu_model": cpu_model(), "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "record": _installed_record()}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -255,7 +287,7 @@ def build_engine(cfg: EngineBuildConfig | None = None, *, progress: ProgressArg 
             raise ConfigError(f"the generic xllamacpp=={version} wheel could not be installed: {exc}") from None
         marker_path().unlink(missing_ok=True)
         return EngineBuildResult("generic", version, cpu_key=key, kernels=compiled_kernels())
-    folder = engine_cache_dir() / f"{ENGINE_PACKAGE}-{version}-{key}"
+    folder = engine_folder(version, key, flags)
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / ".lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent setup on this machine builds once; the other finds the wheel
@@ -271,7 +303,7 @@ def build_engine(cfg: EngineBuildConfig | None = None, *, progress: ProgressArg 
             log(f"compiling llama.cpp for this CPU ({cpu_model()}); about 20-40 minutes on 2 cores, once per machine")
             t0 = time.perf_counter()
             try:
-                wheel = _compile(folder, version, cfg.jobs or (os.cpu_count() or 1), log)
+                wheel = _compile(folder, version, cfg.jobs or (os.cpu_count() or 1), log, compile_flags(flags))
             except _BuildError as exc:
                 return _fallback(version, key, str(exc), log)
             status, seconds = "built", time.perf_counter() - t0
@@ -283,6 +315,9 @@ def build_engine(cfg: EngineBuildConfig | None = None, *, progress: ProgressArg 
         kernels = compiled_kernels()
         if not kernels:  # it installed but does not load here (e.g. a runtime library is missing)
             return _fallback(version, key, f"{wheel.name} does not load in this environment", log, reinstall=True)
+        if compile_flags(flags) and "AMX_INT8" in kernels:  # the flags did not reach the compiler
+            return _fallback(version, key, f"{wheel.name} still has llama.cpp's AMX kernels ({AMX_REFERENCE})", log,
+                             reinstall=True)
         _write_marker(wheel, key, flags)
         return EngineBuildResult(status, version, wheel, key, seconds, kernels=kernels)
 
@@ -292,15 +327,24 @@ def _cached_wheel(folder: Path, version: str) -> Path | None:
     return found[-1] if found else None
 
 
-def _compile(folder: Path, version: str, jobs: int, log: Log) -> Path:
+def _compile(folder: Path, version: str, jobs: int, log: Log, extra_flags: list[str] | None = None) -> Path:
     """``pip wheel`` of the sdist with native flags into a temporary folder, then moved into ``folder``
-    (so the cache never holds a half-written wheel); the build log is kept beside it."""
+    (so the cache never holds a half-written wheel); the build log is kept beside it. ``extra_flags`` go to the
+    compiler through CFLAGS/CXXFLAGS, which CMake reads when it configures the fresh build folder
+    (xllamacpp splits CMAKE_ARGS on spaces, so a -DCMAKE_CXX_FLAGS with several flags cannot go there)."""
     env = {**os.environ, "CMAKE_ARGS": " ".join(CMAKE_ARGS), "NPROC": str(jobs)}
+    for var in ("CFLAGS", "CXXFLAGS"):
+        joined = " ".join([env.get(var, ""), *(extra_flags or [])]).strip()
+        if joined:
+            env[var] = joined
     env.pop("XLLAMACPP_RELEASE", None)  # that variable turns the native flags off
     build_log = folder / "build.log"
     with tempfile.TemporaryDirectory(dir=folder, prefix=".build-") as tmp:
         try:
-            _pip("wheel", "--no-deps", "--no-binary", ENGINE_PACKAGE, "-v", "-w", tmp, f"{ENGINE_PACKAGE}=={version}",
+            # --no-cache-dir: pip's wheel cache is keyed by the sdist alone, so it would hand back a wheel compiled
+            # earlier with other flags (seen here: the AMX build again, in 0.0 min)
+            _pip("wheel", "--no-deps", "--no-cache-dir", "--no-binary", ENGINE_PACKAGE, "-v", "-w", tmp,
+                 f"{ENGINE_PACKAGE}=={version}",
                  log=log, capture=build_log, env=env)
         except _BuildError as exc:
             raise _BuildError(f"{exc}; the build log is {build_log}") from None
@@ -365,8 +409,10 @@ def engine_report() -> dict[str, Any]:
     have = [f for f in KERNEL_FLAGS if f in flags]
     # llama.cpp names AVX-512 foundation "AVX512", the rest AVX512_VNNI, AVX512_BF16, ...; BW/VL come with "AVX512"
     used = {k.lower().replace("_", "") for k in kernels}
+    # AMX left out on purpose (compile_flags): not "unused" (a build for this CPU would not use it either)
+    off = [f for f in have if f in AMX_FLAGS] if compile_flags(flags) and "AMX_INT8" not in kernels else []
     unused = [f for f in have if f.replace("avx512f", "avx512").replace("_", "") not in used
-              and not (f in ("avx512bw", "avx512vl") and "avx512" in used)]
+              and not (f in ("avx512bw", "avx512vl") and "avx512" in used) and f not in off]
     if installed is None:
         build = "not installed"
     elif marker is not None:
@@ -383,10 +429,11 @@ def engine_report() -> dict[str, Any]:
         "cpu": cpu_model(),
         "cpu_features": have,
         "unused_cpu_features": unused,
+        "off_cpu_features": off,  # left out of the native build on purpose (AMX_FLAGS)
         "cpu_key": cpu_key(flags),
         "marker": marker,
     }
 
 
-__all__ = ["EngineBuildConfig", "EngineBuildResult", "build_engine", "check_native_engine", "cpu_flags", "cpu_key",
-           "engine_report"]
+__all__ = ["EngineBuildConfig", "EngineBuildResult", "build_engine", "check_native_engine", "compile_flags", "cpu_flags",
+           "cpu_key", "engine_report"]

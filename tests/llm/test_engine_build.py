@@ -61,6 +61,79 @@ def test_the_backend_checks_before_importing_the_engine(marker, monkeypatch):
         llamacpp_backend.import_engine()
 
 
+AMX_CPU = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16"]
+
+
+def test_amx_is_switched_off_only_on_cpus_that_have_it():
+    assert eb.compile_flags(AMX_CPU) == ["-mno-amx-tile", "-mno-amx-int8", "-mno-amx-bf16"]
+    assert eb.compile_flags(["avx2", "avx512f", "avx512_vnni"]) == []
+    # a wheel cached before AMX was switched off lives in another folder: it is never taken for one without it
+    assert eb.engine_folder("v", "k", AMX_CPU).name == "xllamacpp-v-k-noamx"
+    assert eb.engine_folder("v", "k", ["avx2"]).name == "xllamacpp-v-k"
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None or os.uname().machine != "x86_64", reason="needs gcc on x86-64")
+@pytest.mark.parametrize("order", ["before", "after"])
+def test_the_compiler_drops_amx_whatever_the_order_of_march(order):
+    """ggml compiles with -march=native after our CFLAGS; an AMX CPU is simulated with -march=sapphirerapids."""
+    import subprocess
+
+    def macros(*opts):
+        out = subprocess.run(["gcc", *opts, "-dM", "-E", "-"], input="", capture_output=True, text=True, check=True)
+        return {line.split()[1] for line in out.stdout.splitlines() if line.startswith("#define")}
+
+    flags = eb.compile_flags(AMX_CPU)
+    assert "__AMX_INT8__" in macros("-march=sapphirerapids")
+    built = macros(*flags, "-march=sapphirerapids") if order == "before" else macros("-march=sapphirerapids", *flags)
+    assert not {"__AMX_TILE__", "__AMX_INT8__", "__AMX_BF16__"} & built
+    assert {"__AVX512VNNI__", "__AVX512BF16__"} <= built  # the kernels that do the work instead stay on
+
+
+def test_the_build_passes_the_flags_to_the_compiler_and_bypasses_pips_wheel_cache(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_pip(*args, log, capture=None, env=None):
+        seen.update(args=args, env=env)
+        out = Path(args[args.index("-w") + 1])
+        (out / f"xllamacpp-{eb.engine_version()}-cp310-abi3-linux_x86_64.whl").write_bytes(b"w")
+
+    monkeypatch.setattr(eb, "_pip", fake_pip)
+    monkeypatch.setenv("CXXFLAGS", "-O2")
+    monkeypatch.delenv("CFLAGS", raising=False)
+    wheel = eb._compile(tmp_path, eb.engine_version(), 2, print, eb.compile_flags(AMX_CPU))
+    assert wheel.parent == tmp_path and wheel.is_file()
+    assert seen["env"]["CXXFLAGS"] == "-O2 -mno-amx-tile -mno-amx-int8 -mno-amx-bf16"  # the user's flags kept
+    assert seen["env"]["CFLAGS"] == "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    assert "--no-cache-dir" in seen["args"]  # pip's cache would return a wheel compiled with other flags
+
+
+def test_an_amx_build_is_refused_on_an_amx_cpu(marker, monkeypatch):
+    monkeypatch.setattr(eb, "cpu_flags", lambda: AMX_CPU)
+    marker(AMX_CPU)  # built before AMX was switched off: its marker has no compile flags
+    with pytest.raises(ConfigError, match=r"compiled with llama.cpp's AMX kernels, which crash on this CPU"):
+        eb.check_native_engine()
+    path = eb.marker_path()
+    path.write_text(json.dumps({**json.loads(path.read_text()), "compile_flags": eb.compile_flags(AMX_CPU)}))
+    eb.check_native_engine()
+    monkeypatch.setattr(eb, "cpu_flags", lambda: ["avx2", "avx512f"])
+    marker(["avx2", "avx512f"])  # no AMX on the CPU: nothing to switch off
+    eb.check_native_engine()
+
+
+def test_a_build_that_still_has_amx_falls_back_to_the_generic_wheel(marker, monkeypatch, tmp_path):
+    monkeypatch.setenv("SYNRANK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(eb, "cpu_flags", lambda: AMX_CPU)
+    monkeypatch.setattr(eb, "_compiler_missing", lambda: None)
+    monkeypatch.setattr(eb, "_compile", lambda folder, *a: (folder / "xllamacpp-1-cp310-abi3-linux_x86_64.whl"))
+    monkeypatch.setattr(eb, "_pip", lambda *a, **k: None)
+    installs: list[str] = []
+    monkeypatch.setattr(eb, "_install_generic", lambda version, log: installs.append(version))
+    monkeypatch.setattr(eb, "compiled_kernels", lambda: ["AVX2", "AVX512", "AMX_INT8"])
+    result = eb.build_engine(eb.EngineBuildConfig())
+    assert result.status == "fallback" and "still has llama.cpp's AMX kernels" in result.reason
+    assert installs == [eb.engine_version()] and not eb.marker_path().exists()
+
+
 @pytest.mark.parametrize("installed_generic", [True, False])
 def test_without_a_compiler_the_generic_wheel_stays(marker, monkeypatch, tmp_path, installed_generic):
     monkeypatch.setenv("SYNRANK_CACHE", str(tmp_path / "cache"))
@@ -80,7 +153,7 @@ def test_without_a_compiler_the_generic_wheel_stays(marker, monkeypatch, tmp_pat
 
 def test_a_cached_wheel_for_this_cpu_is_installed_without_compiling(marker, monkeypatch, tmp_path):
     monkeypatch.setenv("SYNRANK_CACHE", str(tmp_path / "cache"))
-    folder = eb.engine_cache_dir() / f"xllamacpp-{eb.engine_version()}-{eb.cpu_key()}"
+    folder = eb.engine_folder(eb.engine_version(), eb.cpu_key(), eb.cpu_flags())
     folder.mkdir(parents=True)
     wheel = folder / f"xllamacpp-{eb.engine_version()}-cp310-abi3-linux_x86_64.whl"
     wheel.write_bytes(b"not really a wheel")
@@ -119,4 +192,6 @@ def test_setup_installed_an_engine_that_uses_this_cpus_kernels():
         assert "AVX512" in rep["kernels"]
     if "avx512_vnni" in flags:
         assert "AVX512_VNNI" in rep["kernels"]
+    if "amx_int8" in flags:  # switched off: its kernels crash (engine_build.AMX_FLAGS)
+        assert "AMX_INT8" not in rep["kernels"] and rep["off_cpu_features"]
     assert Path(rep["marker"]["wheel"]).is_file()
