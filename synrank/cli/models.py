@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
     ) -> None:
         """Report the llama.cpp engine (--backend llamacpp): its build (native for this CPU, or the generic
-        wheel), the CPU kernels it was compiled with, and this CPU's features it leaves unused."""
+        wheel), the CPU kernels it was compiled with, and this CPU's features it leaves unused or off (AMX)."""
         from synrank.llm.engine_build import AMX_REFERENCE, engine_report
 
         rep = engine_report()
@@ -92,7 +92,8 @@ def register(app: typer.Typer) -> None:
         if rep["unused_cpu_features"]:
             typer.echo(f"unused:   {', '.join(rep['unused_cpu_features'])} (synrank models build-engine compiles for this CPU)")
         if rep["off_cpu_features"]:
-            typer.echo(f"off:      {', '.join(rep['off_cpu_features'])} (llama.cpp's AMX kernels crash on such CPUs, {AMX_REFERENCE})")
+            off = ", ".join(rep["off_cpu_features"])
+            typer.echo(f"off:      {off} (llama.cpp's AMX kernels crash on such CPUs, {AMX_REFERENCE})")
 
     @config_command(models_app, "build-engine", EngineBuildConfig)
     def build_engine_cmd(settings: dict[str, Any]) -> None:

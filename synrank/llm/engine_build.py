@@ -19,8 +19,9 @@ no-op, a fresh clone installs the cached wheel in seconds, and a machine with ot
 A marker in the environment (``<prefix>/share/synrank/engine.json``) records which wheel is installed and
 the flags it needs; :func:`check_native_engine` refuses, in one line, to load it on a CPU that lacks one
 (instead of the process dying of SIGILL). llama.cpp's AMX kernels stay out of the native build (see
-``compile_flags``); a build that has them is refused on an AMX CPU the same way. Whenever the build cannot happen (no compiler, no network, a
-compile error), the generic wheel stays and one line says so: setup never fails for this.
+``compile_flags``); a build that has them is refused on an AMX CPU the same way. Whenever the build cannot
+happen (no compiler, no network, a compile error), the generic wheel stays and one line says so: setup never
+fails for this.
 """
 
 from __future__ import annotations
@@ -287,6 +288,7 @@ def build_engine(cfg: EngineBuildConfig | None = None, *, progress: ProgressArg 
             raise ConfigError(f"the generic xllamacpp=={version} wheel could not be installed: {exc}") from None
         marker_path().unlink(missing_ok=True)
         return EngineBuildResult("generic", version, cpu_key=key, kernels=compiled_kernels())
+    extra = compile_flags(flags)
     folder = engine_folder(version, key, flags)
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / ".lock").open("a") as lock:
@@ -300,10 +302,10 @@ def build_engine(cfg: EngineBuildConfig | None = None, *, progress: ProgressArg 
             missing = _compiler_missing()
             if missing is not None:
                 return _fallback(version, key, missing, log)
-            log(f"compiling llama.cpp for this CPU ({cpu_model()}); about 7-12 minutes on 2 cores (measured 6.6 quiet, 11.6 beside a training), once per machine")
+            log(f"compiling llama.cpp for this CPU ({cpu_model()}); about 7-12 minutes on 2 cores, once per machine")
             t0 = time.perf_counter()
             try:
-                wheel = _compile(folder, version, cfg.jobs or (os.cpu_count() or 1), log, compile_flags(flags))
+                wheel = _compile(folder, version, cfg.jobs or (os.cpu_count() or 1), log, extra)
             except _BuildError as exc:
                 return _fallback(version, key, str(exc), log)
             status, seconds = "built", time.perf_counter() - t0
@@ -315,7 +317,7 @@ def build_engine(cfg: EngineBuildConfig | None = None, *, progress: ProgressArg 
         kernels = compiled_kernels()
         if not kernels:  # it installed but does not load here (e.g. a runtime library is missing)
             return _fallback(version, key, f"{wheel.name} does not load in this environment", log, reinstall=True)
-        if compile_flags(flags) and "AMX_INT8" in kernels:  # the flags did not reach the compiler
+        if extra and "AMX_INT8" in kernels:  # the flags did not reach the compiler
             return _fallback(version, key, f"{wheel.name} still has llama.cpp's AMX kernels ({AMX_REFERENCE})", log,
                              reinstall=True)
         _write_marker(wheel, key, flags)
@@ -435,5 +437,5 @@ def engine_report() -> dict[str, Any]:
     }
 
 
-__all__ = ["EngineBuildConfig", "EngineBuildResult", "build_engine", "check_native_engine", "compile_flags", "cpu_flags",
-           "cpu_key", "engine_report"]
+__all__ = ["EngineBuildConfig", "EngineBuildResult", "build_engine", "check_native_engine", "compile_flags",
+           "cpu_flags", "cpu_key", "engine_report"]
